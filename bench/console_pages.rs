@@ -1,0 +1,244 @@
+//! Latency of the partner console's list pages for one catalog with 100,000
+//! invitations and 20,000 learners, under concurrent load.
+//!
+//! Run with `cargo bench --bench console_pages` (PostgreSQL on 127.0.0.1:5432, or set
+//! `TEST_DATABASE_ADMIN_URL`). It creates and drops its own database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use partner_catalog::configuration::Settings;
+use partner_catalog::db::{self, Db};
+use partner_catalog::domain::{EmailAddress, Password};
+use partner_catalog::startup::Application;
+
+const INVITATIONS: i64 = 100_000;
+const LEARNERS: i64 = 20_000;
+const CLIENTS: usize = 8;
+const REQUESTS_PER_CLIENT_PER_PAGE: usize = 25;
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn with_database(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+const SEED: &str = r#"
+INSERT INTO users (id, email, is_staff, email_verified_at, password_hash)
+    VALUES (1, 'bench-staff@example.org', true, now(), NULL), (2, 'bench-manager@example.org', false, now(), NULL);
+INSERT INTO organisations (id, short_name, name) VALUES (1, 'BENCHx', 'Bench');
+INSERT INTO partners (id, organisation_id, code, name) VALUES (1, 1, 'bench', 'Bench Partner');
+INSERT INTO partner_managers (user_id, partner_id) VALUES (2, 1);
+INSERT INTO courses (id, key, organisation_id, title, modes)
+    SELECT n, 'course-v1:BENCHx+C' || n || '+1', 1, 'Course ' || n, CASE WHEN n % 2 = 0 THEN '{audit,verified}'::text[] ELSE '{audit}'::text[] END
+    FROM generate_series(1, 10) n;
+INSERT INTO catalogs (id, partner_id, slug, name, available_start, available_end, user_limit, course_enrollments_limit)
+    VALUES (1, 1, 'bench-big', 'Big catalog', now() - interval '30 days', now() + interval '300 days', 0, 0);
+INSERT INTO catalog_courses (catalog_id, course_id, position) SELECT 1, n, n - 1 FROM generate_series(1, 10) n;
+INSERT INTO users (id, email, full_name, email_verified_at)
+    SELECT 100 + n, 'learner' || n || '@corp' || (n % 50) || '.example', 'Learner ' || n, now() FROM generate_series(1, {learners}) n;
+INSERT INTO invitations (id, catalog_id, email, user_id, token_hash, channel, invited_at, expires_at, accepted_at, declined_at, removed_at, send_count, last_sent_at)
+    SELECT n, 1,
+        CASE WHEN n <= {learners} THEN 'learner' || n || '@corp' || (n % 50) || '.example' ELSE 'person' || n || '@corp' || (n % 50) || '.example' END,
+        CASE WHEN n <= {learners} THEN 100 + n END,
+        sha256(('bench' || n)::bytea), 'manual',
+        now() - (n || ' minutes')::interval,
+        CASE WHEN n % 7 = 0 THEN now() - (n || ' minutes')::interval + interval '30 seconds' ELSE now() + interval '20 days' END,
+        CASE WHEN n <= {learners} THEN now() - (n || ' seconds')::interval END,
+        CASE WHEN n > {learners} AND n % 11 = 0 THEN now() END,
+        CASE WHEN n > {learners} AND n % 13 = 0 THEN now() END,
+        1, now() - (n || ' minutes')::interval
+    FROM generate_series(1, {invitations}) n;
+SELECT setval('invitations_id_seq', {invitations});
+INSERT INTO catalog_learners (catalog_id, user_id, invitation_id, is_active, joined_at)
+    SELECT 1, 100 + n, n, true, now() - (n || ' seconds')::interval FROM generate_series(1, {learners}) n;
+INSERT INTO licences (user_id, course_id, catalog_id, is_active)
+    SELECT 100 + n, 2 * (1 + n % 5), 1, n % 3 <> 0 FROM generate_series(1, {learners}) n;
+INSERT INTO audit_entries (actor_user_id, actor_role, action, object_type, object_id, partner_id, catalog_id)
+    SELECT 2, 'partner_manager', 'invitation.create', 'invitation', n::text, 1, 1 FROM generate_series(1, {invitations}) n;
+ANALYZE;
+"#;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let name = format!("pc_bench_{}", chrono::Utc::now().timestamp());
+    let mut admin = PgConnection::establish(&admin_url()).expect("PostgreSQL must be running");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let url = with_database(&name);
+    db::run_migrations(&url).unwrap();
+    let started = Instant::now();
+    let seed = SEED
+        .replace("{learners}", &LEARNERS.to_string())
+        .replace("{invitations}", &INVITATIONS.to_string());
+    PgConnection::establish(&url)
+        .unwrap()
+        .batch_execute(&seed)
+        .unwrap();
+    println!(
+        "seeded {INVITATIONS} invitations, {LEARNERS} learners in {:.1?}",
+        started.elapsed()
+    );
+
+    let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
+    settings.database_pool_size = 16;
+    let db = Db::connect(&settings).unwrap();
+    let password = Password::parse("bench manager password").unwrap();
+    let hash = partner_catalog::services::accounts::hash_password(&password).unwrap();
+    let _ = EmailAddress::parse("bench-manager@example.org").unwrap();
+    db.run(move |conn| {
+        Ok(partner_catalog::models::users::set_password_hash(
+            conn, 2, &hash,
+        )?)
+    })
+    .await
+    .unwrap();
+    let app = Application::build(settings, db).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = login.find(marker).unwrap() + marker.len();
+    let token = &login[start..start + login[start..].find('"').unwrap()];
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", token),
+            ("email", "bench-manager@example.org"),
+            ("password", "bench manager password"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "sign-in failed");
+
+    let pages = [
+        ("dashboard", "/partner/bench".to_string()),
+        (
+            "invitations, first page",
+            "/partner/bench/catalogs/1/invitations".to_string(),
+        ),
+        (
+            "invitations, status=sent",
+            "/partner/bench/catalogs/1/invitations?status=sent".to_string(),
+        ),
+        (
+            "invitations, status=expired",
+            "/partner/bench/catalogs/1/invitations?status=expired".to_string(),
+        ),
+        (
+            "invitations, search",
+            "/partner/bench/catalogs/1/invitations?q=person9999".to_string(),
+        ),
+        (
+            "invitations, page 2000",
+            "/partner/bench/catalogs/1/invitations?page=2000".to_string(),
+        ),
+        (
+            "learners, first page",
+            "/partner/bench/catalogs/1/learners".to_string(),
+        ),
+        (
+            "learners, search",
+            "/partner/bench/catalogs/1/learners?q=learner1999".to_string(),
+        ),
+        (
+            "licences, first page",
+            "/partner/bench/catalogs/1/licences".to_string(),
+        ),
+        ("audit log", "/partner/bench/audit".to_string()),
+    ];
+    println!(
+        "\n{CLIENTS} concurrent clients, {REQUESTS_PER_CLIENT_PER_PAGE} requests each per page\n"
+    );
+    println!("| page | requests | p50 ms | p95 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|");
+    for (label, path) in pages {
+        // Warm-up.
+        let warm = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(warm.status(), 200, "{path}");
+        let _ = warm.text().await;
+        let mut tasks = Vec::new();
+        for _ in 0..CLIENTS {
+            let (client, url) = (client.clone(), format!("{base}{path}"));
+            tasks.push(tokio::spawn(async move {
+                let mut timings = Vec::with_capacity(REQUESTS_PER_CLIENT_PER_PAGE);
+                for _ in 0..REQUESTS_PER_CLIENT_PER_PAGE {
+                    let t = Instant::now();
+                    let response = client.get(&url).send().await.unwrap();
+                    assert_eq!(response.status(), 200);
+                    let _ = response.bytes().await.unwrap();
+                    timings.push(t.elapsed());
+                }
+                timings
+            }));
+        }
+        let mut all = Vec::new();
+        for task in tasks {
+            all.extend(task.await.unwrap());
+        }
+        all.sort();
+        let ms = |d: Duration| format!("{:.1}", d.as_secs_f64() * 1000.0);
+        println!(
+            "| {label} | {} | {} | {} | {} | {} |",
+            all.len(),
+            ms(percentile(&all, 0.50)),
+            ms(percentile(&all, 0.95)),
+            ms(percentile(&all, 0.99)),
+            ms(*all.last().unwrap())
+        );
+    }
+
+    let t = Instant::now();
+    let export = client
+        .get(format!(
+            "{base}/partner/bench/catalogs/1/export/invitations.csv"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let bytes = export.bytes().await.unwrap();
+    println!(
+        "\nexport of {INVITATIONS} invitations: {} lines, {:.1} MiB in {:.0?}",
+        bytes.iter().filter(|b| **b == b'\n').count(),
+        bytes.len() as f64 / 1_048_576.0,
+        t.elapsed()
+    );
+    drop(client);
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}

@@ -1,0 +1,3 @@
+DROP TABLE partner_managers;
+DROP TABLE partners;
+DROP TABLE organisations;

@@ -1,0 +1,3 @@
+DROP TABLE platform_enrollments;
+DROP TABLE shared_pool_courses;
+DROP TABLE courses;

@@ -1,0 +1,3 @@
+DROP TABLE catalog_courses;
+DROP TABLE catalog_email_patterns;
+DROP TABLE catalogs;

@@ -1,0 +1,3 @@
+DROP TABLE licences;
+DROP TABLE catalog_learners;
+DROP TABLE invitations;

@@ -1,0 +1,180 @@
+//! Settings read once from environment variables, with documented defaults.
+
+use std::path::PathBuf;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha512};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub app_env: AppEnv,
+    pub database_url: SecretString,
+    pub database_pool_size: u32,
+    pub bind: String,
+    /// Public address used in emailed links, without a trailing slash.
+    pub base_url: String,
+    /// Secret the session cookie and sealed email secrets are derived from.
+    pub session_key: SecretString,
+    pub smtp_url: Option<SecretString>,
+    pub email_from: String,
+    /// Directory for local state: the development session key and `.eml` files.
+    pub var_dir: PathBuf,
+    pub invitation_ttl_days: i64,
+    pub reminder_days_before_expiry: i64,
+    /// Least time between two sends of one invitation (resend rate limit).
+    pub resend_interval_seconds: i64,
+    pub pending_enrollment_ttl_days: i64,
+    pub bulk_approval_threshold: usize,
+    pub open_sign_up: bool,
+    /// Runs the email worker inside `serve`.
+    pub run_worker: bool,
+    pub worker_poll_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("SESSION_KEY must be set when APP_ENV=production")]
+    MissingSessionKey,
+    #[error("could not keep the development session key in {path}: {source}")]
+    KeyFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| SettingsError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let app_env = match var("APP_ENV").as_deref() {
+            None | Some("development") | Some("dev") => AppEnv::Development,
+            Some("production") | Some("prod") => AppEnv::Production,
+            Some(other) => {
+                return Err(SettingsError::Invalid {
+                    name: "APP_ENV",
+                    reason: format!("expected development or production, got {other:?}"),
+                });
+            }
+        };
+        let var_dir = PathBuf::from(var("VAR_DIR").unwrap_or_else(|| "var".into()));
+        let bind = var("BIND").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let base_url = var("BASE_URL")
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_string();
+        let session_key = match var("SESSION_KEY") {
+            Some(key) if key.len() >= 64 => SecretString::from(key),
+            Some(_) => {
+                return Err(SettingsError::Invalid {
+                    name: "SESSION_KEY",
+                    reason: "must be at least 64 characters".into(),
+                });
+            }
+            None if app_env == AppEnv::Production => return Err(SettingsError::MissingSessionKey),
+            None => development_session_key(&var_dir)?,
+        };
+        Ok(Settings {
+            app_env,
+            database_url: SecretString::from(
+                var("DATABASE_URL")
+                    .unwrap_or_else(|| "postgres://localhost/partner_catalog".into()),
+            ),
+            database_pool_size: parse_var("DATABASE_POOL_SIZE", 10)?,
+            bind,
+            base_url,
+            session_key,
+            smtp_url: var("SMTP_URL").map(SecretString::from),
+            email_from: var("EMAIL_FROM")
+                .unwrap_or_else(|| "Partner Catalog <no-reply@localhost>".into()),
+            var_dir,
+            invitation_ttl_days: parse_var("INVITATION_TTL_DAYS", 30)?,
+            reminder_days_before_expiry: parse_var("REMINDER_DAYS_BEFORE_EXPIRY", 3)?,
+            resend_interval_seconds: parse_var("RESEND_INTERVAL_SECONDS", 60)?,
+            pending_enrollment_ttl_days: parse_var("PENDING_ENROLLMENT_TTL_DAYS", 60)?,
+            bulk_approval_threshold: parse_var("BULK_APPROVAL_THRESHOLD", 50)?,
+            open_sign_up: parse_var("OPEN_SIGN_UP", true)?,
+            run_worker: parse_var("RUN_WORKER", true)?,
+            worker_poll_ms: parse_var("WORKER_POLL_MS", 1000)?,
+        })
+    }
+
+    /// Settings for tests and tools: everything local, nothing read from the environment.
+    pub fn for_database(database_url: &str, var_dir: PathBuf) -> Self {
+        Settings {
+            app_env: AppEnv::Development,
+            database_url: SecretString::from(database_url.to_string()),
+            database_pool_size: 10,
+            bind: "127.0.0.1:0".into(),
+            base_url: "http://127.0.0.1".into(),
+            session_key: SecretString::from("k".repeat(64)),
+            smtp_url: None,
+            email_from: "Partner Catalog <no-reply@localhost>".into(),
+            var_dir,
+            invitation_ttl_days: 30,
+            reminder_days_before_expiry: 3,
+            resend_interval_seconds: 0,
+            pending_enrollment_ttl_days: 60,
+            bulk_approval_threshold: 50,
+            open_sign_up: true,
+            run_worker: false,
+            worker_poll_ms: 200,
+        }
+    }
+
+    pub fn cookie_secure(&self) -> bool {
+        self.base_url.starts_with("https://")
+    }
+
+    /// 64 bytes of key material for the session cookie, whatever the key's length.
+    pub fn session_key_bytes(&self) -> [u8; 64] {
+        let digest = Sha512::new()
+            .chain_update(b"partner-catalog session cookie\0")
+            .chain_update(self.session_key.expose_secret().as_bytes())
+            .finalize();
+        digest.into()
+    }
+}
+
+fn development_session_key(var_dir: &std::path::Path) -> Result<SecretString, SettingsError> {
+    let path = var_dir.join("session.key");
+    let key_file = |source| SettingsError::KeyFile {
+        path: path.clone(),
+        source,
+    };
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 64 {
+            return Ok(SecretString::from(existing));
+        }
+    }
+    std::fs::create_dir_all(var_dir).map_err(key_file)?;
+    let key = crate::domain::token::SecretToken::generate_long().into_string();
+    std::fs::write(&path, &key).map_err(key_file)?;
+    Ok(SecretString::from(key))
+}

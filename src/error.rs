@@ -1,0 +1,188 @@
+//! The errors use cases answer with: each has a stable code, an HTTP status and a
+//! message written for people. Anything unexpected is `Internal` and is never shown.
+
+use std::collections::BTreeMap;
+
+/// Problems with named fields of a form or request, in a stable order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<String, String>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Keeps the first problem reported for a field.
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_insert_with(|| message.into());
+    }
+
+    /// Records the error of a parse result and hands back its value.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.0.get(field).map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Field names as people read them: `available_end` → `available end`.
+    pub fn labelled(&self) -> Vec<(String, String)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.replace('_', " "), v.clone()))
+            .collect()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// `Ok(())` when nothing was reported.
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self))
+        }
+    }
+}
+
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(field, message)| format!("{}: {message}", field.replace('_', " ")))
+            .collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    #[error("{0} was not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("you are not allowed to enrol in this course through this catalog")]
+    NotAllowedToEnroll,
+    #[error("{0}")]
+    CatalogUnavailable(String),
+    #[error("this catalog has reached its learner limit")]
+    UserLimitReached,
+    #[error("this catalog has no paid seats left for this course")]
+    CourseLimitReached,
+    #[error("{0} already has an active invitation to this catalog")]
+    InvitationExists(String),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid(FieldErrors::single(field, message))
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        Self::Internal(e.into())
+    }
+
+    /// Stable machine-readable code, used by the JSON API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Invalid(_) => "invalid_input",
+            Error::NotFound(_) => "not_found",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotAllowedToEnroll => "not_allowed_to_enroll",
+            Error::CatalogUnavailable(_) => "catalog_unavailable",
+            Error::UserLimitReached => "user_limit_reached",
+            Error::CourseLimitReached => "course_limit_reached",
+            Error::InvitationExists(_) => "invitation_exists",
+            Error::InvalidTransition(_) => "invalid_transition",
+            Error::Conflict(_) => "conflict",
+            Error::TooManyRequests(_) => "too_many_requests",
+            Error::Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Error::Invalid(_) => 400,
+            Error::NotFound(_) => 404,
+            Error::Forbidden(_) | Error::NotAllowedToEnroll => 403,
+            Error::CatalogUnavailable(_)
+            | Error::UserLimitReached
+            | Error::CourseLimitReached
+            | Error::InvitationExists(_)
+            | Error::InvalidTransition(_)
+            | Error::Conflict(_) => 409,
+            Error::TooManyRequests(_) => 429,
+            Error::Internal(_) => 500,
+        }
+    }
+
+    /// What a person may be shown.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => {
+                "Something went wrong on our side. Please try again later.".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn field_errors(&self) -> Option<&FieldErrors> {
+        match self {
+            Error::Invalid(errors) => Some(errors),
+            _ => None,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(e: diesel::result::Error) -> Self {
+        match e {
+            diesel::result::Error::NotFound => Error::NotFound("the record"),
+            other => Error::Internal(other.into()),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for Error {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        Error::Internal(anyhow::Error::new(e).context("no database connection available"))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,16 @@
+//! Partner Catalog: course catalogs for corporate partners of a course platform.
+
+pub mod cli;
+pub mod configuration;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod mail;
+pub mod models;
+pub mod policies;
+pub mod services;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

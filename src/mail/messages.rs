@@ -1,0 +1,192 @@
+//! The emails the application sends, each an askama `.txt` and `.html` pair.
+
+use askama::Template;
+
+use super::outbox::{OutgoingEmail, SECRET_MARKER};
+use crate::error::{Error, Result};
+use crate::models::catalogs::Catalog;
+use crate::models::invitations::Invitation;
+use crate::models::partners::Partner;
+
+/// What the invitation emails show.
+struct InvitationView<'a> {
+    partner_name: &'a str,
+    sender_name: &'a str,
+    logo_url: &'a str,
+    accent_colour: &'a str,
+    catalog_name: &'a str,
+    description: &'a str,
+    accept_url: String,
+    decline_url: String,
+    expires: String,
+    support_email: &'a str,
+    reminder: bool,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.txt")]
+struct InvitationText<'a> {
+    v: &'a InvitationView<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/invitation.html")]
+struct InvitationHtml<'a> {
+    v: &'a InvitationView<'a>,
+}
+
+/// The invitation (or its reminder); the link's secret is spliced in at sending.
+pub fn invitation(
+    base_url: &str,
+    partner: &Partner,
+    catalog: &Catalog,
+    invitation: &Invitation,
+    secret: &str,
+    reminder: bool,
+) -> Result<OutgoingEmail> {
+    let sender_name = if partner.email_sender_name.is_empty() {
+        &partner.name
+    } else {
+        &partner.email_sender_name
+    };
+    let support_email = if !catalog.support_email.is_empty() {
+        &catalog.support_email
+    } else {
+        &partner.support_email
+    };
+    let expires = invitation
+        .expires_at
+        .with_timezone(&partner.tz())
+        .format("%-d %B %Y at %H:%M %Z")
+        .to_string();
+    let view = InvitationView {
+        partner_name: &partner.name,
+        sender_name,
+        logo_url: &partner.logo_url,
+        accent_colour: &partner.accent_colour,
+        catalog_name: &catalog.name,
+        description: &catalog.description,
+        accept_url: format!("{base_url}/invitations/{SECRET_MARKER}"),
+        decline_url: format!("{base_url}/invitations/{SECRET_MARKER}/decline"),
+        expires,
+        support_email,
+        reminder,
+    };
+    let render_failed =
+        |e: askama::Error| Error::internal(anyhow::anyhow!("rendering the invitation email: {e}"));
+    let subject = if reminder {
+        format!("Reminder: your invitation to {} expires soon", catalog.name)
+    } else {
+        format!("You are invited to {} by {}", catalog.name, partner.name)
+    };
+    Ok(OutgoingEmail {
+        kind: if reminder {
+            "invitation_reminder"
+        } else {
+            "invitation"
+        },
+        to: invitation.email.clone(),
+        from_name: sender_name.to_string(),
+        reply_to: (!support_email.is_empty()).then(|| support_email.to_string()),
+        subject,
+        text_body: InvitationText { v: &view }
+            .render()
+            .map_err(render_failed)?,
+        html_body: InvitationHtml { v: &view }
+            .render()
+            .map_err(render_failed)?,
+        secret: Some(secret.to_string()),
+        partner_id: Some(partner.id),
+        invitation_id: Some(invitation.id),
+    })
+}
+
+/// A one-time link for an account: verify an address, reset a password.
+struct ActionView<'a> {
+    subject: &'a str,
+    name: &'a str,
+    intro: &'a str,
+    button: &'a str,
+    url: String,
+    expires: String,
+    outro: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "email/action.txt")]
+struct ActionText<'a> {
+    v: &'a ActionView<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "email/action.html")]
+struct ActionHtml<'a> {
+    v: &'a ActionView<'a>,
+}
+
+/// Which account email to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountLink {
+    VerifyEmail,
+    ChangeEmail,
+    ResetPassword,
+}
+
+pub fn account_link(
+    base_url: &str,
+    kind: AccountLink,
+    to: &str,
+    name: &str,
+    secret: &str,
+    expires_at: chrono::DateTime<chrono::Utc>,
+) -> Result<OutgoingEmail> {
+    let (subject, intro, button, path, outro, kind_name) = match kind {
+        AccountLink::VerifyEmail => (
+            "Confirm your email address",
+            "Please confirm that this is your email address. Catalogs that accept addresses like yours become available once it is confirmed.",
+            "Confirm my email address",
+            "verify-email",
+            "If you did not create an account, ignore this email.",
+            "verify_email",
+        ),
+        AccountLink::ChangeEmail => (
+            "Confirm your new email address",
+            "You asked to use this address for your account. Confirm it to make the change.",
+            "Confirm the new address",
+            "verify-email",
+            "If you did not ask for this, ignore this email: nothing changes.",
+            "change_email",
+        ),
+        AccountLink::ResetPassword => (
+            "Choose a new password",
+            "Someone asked to reset the password of your account. Choose a new password with the link below.",
+            "Choose a new password",
+            "password/reset",
+            "If it was not you, ignore this email: your password stays as it is.",
+            "reset_password",
+        ),
+    };
+    let view = ActionView {
+        subject,
+        name,
+        intro,
+        button,
+        url: format!("{base_url}/{path}/{SECRET_MARKER}"),
+        expires: expires_at.format("%-d %B %Y at %H:%M UTC").to_string(),
+        outro,
+    };
+    let render_failed =
+        |e: askama::Error| Error::internal(anyhow::anyhow!("rendering an account email: {e}"));
+    Ok(OutgoingEmail {
+        kind: kind_name,
+        to: to.to_string(),
+        from_name: String::new(),
+        reply_to: None,
+        subject: subject.to_string(),
+        text_body: ActionText { v: &view }.render().map_err(render_failed)?,
+        html_body: ActionHtml { v: &view }.render().map_err(render_failed)?,
+        secret: Some(secret.to_string()),
+        partner_id: None,
+        invitation_id: None,
+    })
+}

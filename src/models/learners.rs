@@ -1,0 +1,165 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::catalog_learners;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Serialize)]
+#[diesel(table_name = catalog_learners)]
+pub struct CatalogLearner {
+    pub id: i64,
+    pub catalog_id: i64,
+    pub user_id: i64,
+    pub invitation_id: i64,
+    pub is_active: bool,
+    pub joined_at: DateTime<Utc>,
+    pub removed_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub fn find(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    user_id: i64,
+) -> QueryResult<Option<CatalogLearner>> {
+    catalog_learners::table
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .filter(catalog_learners::user_id.eq(user_id))
+        .select(CatalogLearner::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+pub fn count_active(conn: &mut PgConnection, catalog_id: i64) -> QueryResult<i64> {
+    catalog_learners::table
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .filter(catalog_learners::is_active.eq(true))
+        .count()
+        .get_result(conn)
+}
+
+pub fn active_catalog_ids(conn: &mut PgConnection, user_id: i64) -> QueryResult<Vec<i64>> {
+    catalog_learners::table
+        .filter(catalog_learners::user_id.eq(user_id))
+        .filter(catalog_learners::is_active.eq(true))
+        .select(catalog_learners::catalog_id)
+        .load(conn)
+}
+
+/// Creates the one row for (catalog, user), or makes the existing one active again.
+pub fn activate(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    user_id: i64,
+    invitation_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<CatalogLearner> {
+    diesel::insert_into(catalog_learners::table)
+        .values((
+            catalog_learners::catalog_id.eq(catalog_id),
+            catalog_learners::user_id.eq(user_id),
+            catalog_learners::invitation_id.eq(invitation_id),
+            catalog_learners::is_active.eq(true),
+            catalog_learners::joined_at.eq(at),
+        ))
+        .on_conflict((catalog_learners::catalog_id, catalog_learners::user_id))
+        .do_update()
+        .set((
+            catalog_learners::invitation_id.eq(invitation_id),
+            catalog_learners::is_active.eq(true),
+            catalog_learners::joined_at.eq(at),
+            catalog_learners::removed_at.eq(None::<DateTime<Utc>>),
+            catalog_learners::updated_at.eq(at),
+        ))
+        .returning(CatalogLearner::as_returning())
+        .get_result(conn)
+}
+
+pub fn deactivate(
+    conn: &mut PgConnection,
+    id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<CatalogLearner> {
+    diesel::update(catalog_learners::table.find(id))
+        .set((
+            catalog_learners::is_active.eq(false),
+            catalog_learners::removed_at.eq(at),
+            catalog_learners::updated_at.eq(at),
+        ))
+        .returning(CatalogLearner::as_returning())
+        .get_result(conn)
+}
+
+/// A learner row with the person and the licences this catalog owns for them.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+pub struct LearnerRow {
+    #[diesel(embed)]
+    pub learner: CatalogLearner,
+    #[diesel(select_expression = super::schema::users::email)]
+    pub email: String,
+    #[diesel(select_expression = super::schema::users::full_name)]
+    pub full_name: String,
+}
+
+pub fn list_for_catalog(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    active: Option<bool>,
+    search: &str,
+    page: super::PageRequest,
+) -> QueryResult<super::Paginated<LearnerRow>> {
+    use super::Paginate;
+    use super::schema::users;
+    let mut query = catalog_learners::table
+        .inner_join(users::table)
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .select(LearnerRow::as_select())
+        .into_boxed();
+    if let Some(active) = active {
+        query = query.filter(catalog_learners::is_active.eq(active));
+    }
+    if !search.trim().is_empty() {
+        let pattern = super::contains_pattern(search);
+        query = query.filter(
+            users::email
+                .ilike(pattern.clone())
+                .or(users::full_name.ilike(pattern)),
+        );
+    }
+    query
+        .order((
+            catalog_learners::joined_at.desc(),
+            catalog_learners::id.desc(),
+        ))
+        .paginate(page)
+        .load_page(conn)
+}
+
+pub fn batch_after(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<LearnerRow>> {
+    use super::schema::users;
+    catalog_learners::table
+        .inner_join(users::table)
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .filter(catalog_learners::id.gt(after_id))
+        .select(LearnerRow::as_select())
+        .order(catalog_learners::id)
+        .limit(limit)
+        .load(conn)
+}
+
+/// Active learners per catalog.
+pub fn active_counts(conn: &mut PgConnection, catalog_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
+    catalog_learners::table
+        .filter(catalog_learners::catalog_id.eq_any(catalog_ids))
+        .filter(catalog_learners::is_active.eq(true))
+        .group_by(catalog_learners::catalog_id)
+        .select((catalog_learners::catalog_id, diesel::dsl::count_star()))
+        .load(conn)
+}

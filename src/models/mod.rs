@@ -1,0 +1,174 @@
+//! Diesel structs and query functions, one file per aggregate. Query functions take
+//! `&mut PgConnection` and return `QueryResult`; services compose them in transactions.
+
+pub mod audit;
+pub mod catalogs;
+pub mod courses;
+pub mod enrollments;
+pub mod events;
+pub mod invitations;
+pub mod learners;
+pub mod organisations;
+pub mod outbox;
+pub mod partners;
+pub mod schema;
+pub mod sign_in_attempts;
+pub mod users;
+
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::*;
+use diesel::sql_types::BigInt;
+
+pub const DEFAULT_PER_PAGE: i64 = 25;
+pub const MAX_PER_PAGE: i64 = 100;
+
+/// A requested page: 1-based, with a bounded size.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageRequest {
+    pub fn new(page: Option<i64>, per_page: Option<i64>) -> Self {
+        Self {
+            page: page.unwrap_or(1).max(1),
+            per_page: per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE),
+        }
+    }
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self::new(None, None)
+    }
+}
+
+/// One page of results and the total across all pages.
+#[derive(Debug, Clone)]
+pub struct Paginated<T> {
+    pub items: Vec<T>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+}
+
+impl<T> Paginated<T> {
+    pub fn total_pages(&self) -> i64 {
+        ((self.total + self.per_page - 1) / self.per_page).max(1)
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paginated<U> {
+        Paginated {
+            items: self.items.into_iter().map(f).collect(),
+            page: self.page,
+            per_page: self.per_page,
+            total: self.total,
+        }
+    }
+}
+
+/// Wraps a query with `COUNT(*) OVER ()` so one round trip returns a page and the total.
+#[derive(Debug, Clone, Copy, QueryId)]
+pub struct PaginatedQuery<T> {
+    query: T,
+    page: i64,
+    per_page: i64,
+    offset: i64,
+}
+
+pub trait Paginate: Sized {
+    fn paginate(self, request: PageRequest) -> PaginatedQuery<Self>;
+}
+
+impl<T> Paginate for T {
+    fn paginate(self, request: PageRequest) -> PaginatedQuery<Self> {
+        PaginatedQuery {
+            query: self,
+            page: request.page,
+            per_page: request.per_page,
+            offset: request.offset(),
+        }
+    }
+}
+
+impl<T: Query> Query for PaginatedQuery<T> {
+    type SqlType = (T::SqlType, BigInt);
+}
+
+impl<T> diesel::RunQueryDsl<PgConnection> for PaginatedQuery<T> {}
+
+impl<T> QueryFragment<Pg> for PaginatedQuery<T>
+where
+    T: QueryFragment<Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT *, COUNT(*) OVER () FROM (");
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(") t LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.per_page)?;
+        out.push_sql(" OFFSET ");
+        out.push_bind_param::<BigInt, _>(&self.offset)?;
+        Ok(())
+    }
+}
+
+impl<T: Query> PaginatedQuery<T> {
+    pub fn load_page<'a, U>(self, conn: &mut PgConnection) -> QueryResult<Paginated<U>>
+    where
+        Self: diesel::query_dsl::LoadQuery<'a, PgConnection, (U, i64)>,
+    {
+        let (page, per_page) = (self.page, self.per_page);
+        let rows = self.load::<(U, i64)>(conn)?;
+        // A page past the end carries no count; it shows as empty.
+        let total = rows.first().map(|(_, total)| *total).unwrap_or(0);
+        Ok(Paginated {
+            items: rows.into_iter().map(|(item, _)| item).collect(),
+            page,
+            per_page,
+            total,
+        })
+    }
+}
+
+/// `ILIKE` pattern for a search box: the text anywhere, wildcards escaped.
+pub fn contains_pattern(search: &str) -> String {
+    let escaped = search
+        .trim()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Answers when the database does.
+pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
+        .get_result::<i32>(conn)
+        .map(drop)
+}
+
+/// Row counts for the staff overview.
+pub fn table_counts(conn: &mut PgConnection) -> QueryResult<[i64; 5]> {
+    use schema::*;
+    Ok([
+        organisations::table.count().get_result(conn)?,
+        partners::table.count().get_result(conn)?,
+        courses::table.count().get_result(conn)?,
+        shared_pool_courses::table.count().get_result(conn)?,
+        users::table.count().get_result(conn)?,
+    ])
+}
+
+/// Serialises work on one name until the transaction ends.
+pub fn advisory_xact_lock(conn: &mut PgConnection, name: &str) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .execute(conn)
+        .map(drop)
+}

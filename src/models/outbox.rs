@@ -1,0 +1,145 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::outbound_emails;
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = outbound_emails)]
+pub struct OutboundEmail {
+    pub id: i64,
+    pub kind: String,
+    pub to_address: String,
+    pub from_name: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub sealed_secret: Option<Vec<u8>>,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub partner_id: Option<i64>,
+    pub invitation_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = outbound_emails)]
+pub struct NewOutboundEmail {
+    pub kind: String,
+    pub to_address: String,
+    pub from_name: String,
+    pub reply_to: Option<String>,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub sealed_secret: Option<Vec<u8>>,
+    pub partner_id: Option<i64>,
+    pub invitation_id: Option<i64>,
+}
+
+pub fn insert(conn: &mut PgConnection, email: &NewOutboundEmail) -> QueryResult<OutboundEmail> {
+    diesel::insert_into(outbound_emails::table)
+        .values(email)
+        .returning(OutboundEmail::as_returning())
+        .get_result(conn)
+}
+
+pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<OutboundEmail> {
+    outbound_emails::table
+        .find(id)
+        .select(OutboundEmail::as_select())
+        .first(conn)
+}
+
+pub fn for_invitation(
+    conn: &mut PgConnection,
+    invitation_id: i64,
+) -> QueryResult<Vec<OutboundEmail>> {
+    outbound_emails::table
+        .filter(outbound_emails::invitation_id.eq(invitation_id))
+        .select(OutboundEmail::as_select())
+        .order(outbound_emails::id)
+        .load(conn)
+}
+
+/// Claims up to `limit` due emails: rows another worker holds are skipped, and each
+/// claimed row's next attempt moves past the lease so a crashed worker's rows come back.
+pub fn claim_due(
+    conn: &mut PgConnection,
+    limit: i64,
+    lease_until: DateTime<Utc>,
+) -> QueryResult<Vec<OutboundEmail>> {
+    let due: Vec<i64> = outbound_emails::table
+        .filter(outbound_emails::status.eq("queued"))
+        .filter(outbound_emails::next_attempt_at.le(diesel::dsl::now))
+        .order(outbound_emails::next_attempt_at)
+        .select(outbound_emails::id)
+        .limit(limit)
+        .for_update()
+        .skip_locked()
+        .load(conn)?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(outbound_emails::table.filter(outbound_emails::id.eq_any(&due)))
+        .set((
+            outbound_emails::next_attempt_at.eq(lease_until),
+            outbound_emails::attempts.eq(outbound_emails::attempts + 1),
+        ))
+        .returning(OutboundEmail::as_returning())
+        .get_results(conn)
+}
+
+pub fn mark_sent(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> QueryResult<()> {
+    diesel::update(outbound_emails::table.find(id))
+        .set((
+            outbound_emails::status.eq("sent"),
+            outbound_emails::sent_at.eq(at),
+            outbound_emails::sealed_secret.eq(None::<Vec<u8>>),
+            outbound_emails::last_error.eq(None::<String>),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn mark_retry(
+    conn: &mut PgConnection,
+    id: i64,
+    error: &str,
+    next_attempt_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(outbound_emails::table.find(id))
+        .set((
+            outbound_emails::last_error.eq(error),
+            outbound_emails::next_attempt_at.eq(next_attempt_at),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> QueryResult<()> {
+    diesel::update(outbound_emails::table.find(id))
+        .set((
+            outbound_emails::status.eq("failed"),
+            outbound_emails::last_error.eq(error),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Queues an email again now (staff "retry").
+pub fn requeue(conn: &mut PgConnection, id: i64) -> QueryResult<usize> {
+    diesel::update(
+        outbound_emails::table
+            .find(id)
+            .filter(outbound_emails::status.ne("sent")),
+    )
+    .set((
+        outbound_emails::status.eq("queued"),
+        outbound_emails::next_attempt_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+}

@@ -1,0 +1,250 @@
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::{external_identities, user_tokens, users};
+use super::{PageRequest, Paginate, Paginated, contains_pattern};
+
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub full_name: String,
+    pub password_hash: Option<String>,
+    pub is_staff: bool,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    pub fn display_name(&self) -> &str {
+        if self.full_name.trim().is_empty() {
+            &self.email
+        } else {
+            &self.full_name
+        }
+    }
+
+    pub fn is_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub full_name: &'a str,
+    pub password_hash: Option<&'a str>,
+    pub is_staff: bool,
+    pub email_verified_at: Option<DateTime<Utc>>,
+}
+
+pub fn insert(conn: &mut PgConnection, new: &NewUser<'_>) -> QueryResult<User> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .returning(User::as_returning())
+        .get_result(conn)
+}
+
+pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<User> {
+    users::table.find(id).select(User::as_select()).first(conn)
+}
+
+pub fn find_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<User>> {
+    users::table
+        .filter(users::email.eq(email))
+        .select(User::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn lock(conn: &mut PgConnection, id: i64) -> QueryResult<User> {
+    users::table
+        .find(id)
+        .select(User::as_select())
+        .for_update()
+        .first(conn)
+}
+
+pub fn search(
+    conn: &mut PgConnection,
+    search: &str,
+    page: PageRequest,
+) -> QueryResult<Paginated<User>> {
+    let mut query = users::table.select(User::as_select()).into_boxed();
+    if !search.trim().is_empty() {
+        let pattern = contains_pattern(search);
+        query = query.filter(
+            users::email
+                .ilike(pattern.clone())
+                .or(users::full_name.ilike(pattern)),
+        );
+    }
+    query
+        .order((users::created_at.desc(), users::id.desc()))
+        .paginate(page)
+        .load_page(conn)
+}
+
+pub fn set_staff(conn: &mut PgConnection, id: i64, is_staff: bool) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::is_staff.eq(is_staff),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+}
+
+pub fn set_active(conn: &mut PgConnection, id: i64, is_active: bool) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::is_active.eq(is_active),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+}
+
+pub fn set_password_hash(conn: &mut PgConnection, id: i64, hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::password_hash.eq(hash),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn set_full_name(conn: &mut PgConnection, id: i64, full_name: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::full_name.eq(full_name),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn mark_verified(conn: &mut PgConnection, id: i64) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email_verified_at.eq(Some(Utc::now())),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+}
+
+pub fn change_email(conn: &mut PgConnection, id: i64, email: &str) -> QueryResult<User> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::email.eq(email),
+            users::email_verified_at.eq(Some(Utc::now())),
+            users::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(User::as_returning())
+        .get_result(conn)
+}
+
+pub fn record_sign_in(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::last_sign_in_at.eq(Some(Utc::now())))
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn count_staff(conn: &mut PgConnection) -> QueryResult<i64> {
+    users::table
+        .filter(users::is_staff.eq(true).and(users::is_active.eq(true)))
+        .count()
+        .get_result(conn)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = user_tokens)]
+pub struct UserToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub purpose: String,
+    pub new_email: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = user_tokens)]
+pub struct NewUserToken<'a> {
+    pub user_id: i64,
+    pub purpose: &'a str,
+    pub token_hash: &'a [u8],
+    pub new_email: Option<&'a str>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub fn insert_token(conn: &mut PgConnection, new: &NewUserToken<'_>) -> QueryResult<()> {
+    diesel::insert_into(user_tokens::table)
+        .values(new)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find_token_for_update(
+    conn: &mut PgConnection,
+    hash: &[u8],
+) -> QueryResult<Option<UserToken>> {
+    user_tokens::table
+        .filter(user_tokens::token_hash.eq(hash))
+        .select(UserToken::as_select())
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+pub fn use_token(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
+    diesel::update(user_tokens::table.find(id))
+        .set(user_tokens::used_at.eq(Some(Utc::now())))
+        .execute(conn)
+        .map(drop)
+}
+
+/// Older unused tokens of the same purpose stop working when a new one is issued.
+pub fn expire_tokens(conn: &mut PgConnection, user_id: i64, purpose: &str) -> QueryResult<()> {
+    diesel::update(
+        user_tokens::table
+            .filter(user_tokens::user_id.eq(user_id))
+            .filter(user_tokens::purpose.eq(purpose))
+            .filter(user_tokens::used_at.is_null()),
+    )
+    .set(user_tokens::expires_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .map(drop)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = external_identities)]
+pub struct ExternalIdentity {
+    pub id: i64,
+    pub user_id: i64,
+    pub provider: String,
+    pub remote_id: String,
+}
+
+impl ExternalIdentity {
+    /// Shown as `provider:remote_id`.
+    pub fn display(&self) -> String {
+        format!("{}:{}", self.provider, self.remote_id)
+    }
+}
+
+pub fn identities_of(conn: &mut PgConnection, user_id: i64) -> QueryResult<Vec<ExternalIdentity>> {
+    external_identities::table
+        .filter(external_identities::user_id.eq(user_id))
+        .select(ExternalIdentity::as_select())
+        .order(external_identities::id)
+        .load(conn)
+}

@@ -1,0 +1,21 @@
+//! Rule 3: which catalogs a person sees.
+
+use crate::domain::EmailPatterns;
+use crate::models::catalogs::Catalog;
+
+/// What is known about one person and one catalog.
+pub struct Viewer<'a> {
+    pub is_staff: bool,
+    pub email: &'a str,
+    pub email_verified: bool,
+    pub is_active_learner: bool,
+    pub has_pending_invitation: bool,
+}
+
+pub fn can_see(viewer: &Viewer<'_>, catalog: &Catalog, patterns: &EmailPatterns) -> bool {
+    viewer.is_staff
+        || viewer.is_active_learner
+        || viewer.has_pending_invitation
+        || (viewer.email_verified && patterns.matches(viewer.email))
+        || super::joining::may_self_enroll(catalog, patterns, viewer.email, viewer.email_verified)
+}

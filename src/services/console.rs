@@ -1,0 +1,363 @@
+//! What the partner console shows: each use case checks that the actor manages the
+//! partner (rule 10: anything else is "not found").
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use diesel::{Connection, PgConnection};
+
+use super::ServiceContext;
+use super::invitations::{self, SentInvitation};
+use crate::domain::invitation_status::Channel;
+use crate::domain::{EmailAddress, EmailPatterns};
+use crate::error::{Error, Result};
+use crate::models::audit::{self, AuditFilter, AuditRow};
+use crate::models::catalogs::{self, Catalog};
+use crate::models::courses::{self, Course};
+use crate::models::enrollments::{self, LicenceRow};
+use crate::models::invitations::{self as invitation_rows, Invitation, InvitationFilter};
+use crate::models::learners::{self, LearnerRow};
+use crate::models::partners::{self, Partner};
+use crate::models::{PageRequest, Paginated, users};
+use crate::policies::Actor;
+use crate::policies::access::require_partner_access;
+use crate::policies::joining::may_self_enroll;
+
+/// At most this many addresses may be pasted at once; more go through bulk jobs.
+pub const MAX_PASTED_INVITATIONS: usize = 50;
+
+pub fn partner_by_code(conn: &mut PgConnection, actor: &Actor, code: &str) -> Result<Partner> {
+    let partner = partners::find_by_code(conn, code)?.ok_or(Error::NotFound("partner"))?;
+    require_partner_access(actor, partner.id, "partner")?;
+    Ok(partner)
+}
+
+/// The catalog, if it belongs to this partner and the actor manages it.
+pub fn catalog_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    partner: &Partner,
+    catalog_id: i64,
+) -> Result<Catalog> {
+    let catalog = super::catalogs::find(conn, actor, catalog_id)?;
+    if catalog.partner_id != partner.id {
+        return Err(Error::NotFound("catalog"));
+    }
+    Ok(catalog)
+}
+
+pub struct CatalogSummary {
+    pub catalog: Catalog,
+    pub active_learners: i64,
+    pub active_licences: i64,
+    pub pending_invitations: i64,
+}
+
+pub struct Dashboard {
+    pub catalogs: Vec<CatalogSummary>,
+    pub recent: Vec<AuditRow>,
+}
+
+pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> Result<Dashboard> {
+    require_partner_access(actor, partner.id, "partner")?;
+    let list = catalogs::for_partner(conn, partner.id)?;
+    let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
+    let learners: HashMap<i64, i64> = learners::active_counts(conn, &ids)?.into_iter().collect();
+    let licences: HashMap<i64, i64> = enrollments::active_owned_counts(conn, &ids)?
+        .into_iter()
+        .collect();
+    let pending: HashMap<i64, i64> = invitation_rows::pending_counts(conn, &ids, Utc::now())?
+        .into_iter()
+        .collect();
+    let catalogs = list
+        .into_iter()
+        .map(|catalog| CatalogSummary {
+            active_learners: learners.get(&catalog.id).copied().unwrap_or(0),
+            active_licences: licences.get(&catalog.id).copied().unwrap_or(0),
+            pending_invitations: pending.get(&catalog.id).copied().unwrap_or(0),
+            catalog,
+        })
+        .collect();
+    let filter = AuditFilter {
+        partner_id: Some(partner.id),
+        ..AuditFilter::default()
+    };
+    let recent = audit::list(conn, &filter, PageRequest::new(Some(1), Some(10)))?.items;
+    Ok(Dashboard { catalogs, recent })
+}
+
+pub fn eligible_courses(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    partner: &Partner,
+    catalog: &Catalog,
+    search: &str,
+) -> Result<Vec<Course>> {
+    require_partner_access(actor, partner.id, "partner")?;
+    Ok(courses::eligible_for_catalog(
+        conn,
+        partner.organisation_id,
+        catalog.id,
+        search,
+        50,
+    )?)
+}
+
+pub fn invitations(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    filter: &InvitationFilter,
+    page: PageRequest,
+) -> Result<Paginated<Invitation>> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    Ok(invitation_rows::list_for_catalog(
+        conn,
+        catalog.id,
+        filter,
+        Utc::now(),
+        page,
+    )?)
+}
+
+pub struct LearnerListing {
+    pub row: LearnerRow,
+    pub licences_held: i64,
+}
+
+pub fn learners(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    active: Option<bool>,
+    search: &str,
+    page: PageRequest,
+) -> Result<Paginated<LearnerListing>> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    let rows = learners::list_for_catalog(conn, catalog.id, active, search, page)?;
+    let user_ids: Vec<i64> = rows.items.iter().map(|r| r.learner.user_id).collect();
+    let held: HashMap<i64, i64> = enrollments::active_owned_per_user(conn, catalog.id, &user_ids)?
+        .into_iter()
+        .collect();
+    Ok(rows.map(|row| LearnerListing {
+        licences_held: held.get(&row.learner.user_id).copied().unwrap_or(0),
+        row,
+    }))
+}
+
+pub fn licences(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    course_id: Option<i64>,
+    active: Option<bool>,
+    page: PageRequest,
+) -> Result<Paginated<LicenceRow>> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    Ok(enrollments::list_owned_by_catalog(
+        conn, catalog.id, course_id, active, page,
+    )?)
+}
+
+/// The partner's audit log; `actor_email` narrows to one person.
+pub fn audit_log(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    partner: &Partner,
+    catalog_id: Option<i64>,
+    actor_email: &str,
+    action: Option<String>,
+    page: PageRequest,
+) -> Result<Paginated<AuditRow>> {
+    require_partner_access(actor, partner.id, "partner")?;
+    let actor_user_id = if actor_email.trim().is_empty() {
+        None
+    } else {
+        match users::find_by_email(conn, &actor_email.trim().to_lowercase())? {
+            Some(user) => Some(user.id),
+            None => {
+                return Ok(Paginated {
+                    items: Vec::new(),
+                    page: page.page,
+                    per_page: page.per_page,
+                    total: 0,
+                });
+            }
+        }
+    };
+    let filter = AuditFilter {
+        partner_id: Some(partner.id),
+        catalog_id,
+        actor_user_id,
+        action,
+    };
+    Ok(audit::list(conn, &filter, page)?)
+}
+
+/// What happened to each pasted address.
+#[derive(Debug, Default)]
+pub struct InviteReport {
+    pub invited: Vec<SentInvitation>,
+    pub problems: Vec<(String, String)>,
+}
+
+/// Splits pasted text into addresses: one per line, or separated by commas, semicolons or spaces.
+pub fn split_addresses(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Invites up to 50 pasted addresses; each is its own unit, so one bad address does
+/// not stop the others, and each outcome is reported.
+pub fn invite_many(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    actor: &Actor,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<InviteReport> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    let addresses = split_addresses(text);
+    if addresses.is_empty() {
+        return Err(Error::invalid("emails", "enter at least one email address"));
+    }
+    if addresses.len() > MAX_PASTED_INVITATIONS {
+        return Err(Error::invalid(
+            "emails",
+            format!(
+                "{} addresses were pasted; at most {MAX_PASTED_INVITATIONS} can be invited here. Use a bulk invitation for more.",
+                addresses.len()
+            ),
+        ));
+    }
+    let mut report = InviteReport::default();
+    let mut seen = std::collections::HashSet::new();
+    for raw in addresses {
+        let normalised = raw.to_lowercase();
+        if !seen.insert(normalised) {
+            report
+                .problems
+                .push((raw, "appears more than once in the list".into()));
+            continue;
+        }
+        // A savepoint per address: a refusal leaves the others in place.
+        match conn.transaction(|conn| {
+            invitations::create(conn, ctx, actor, catalog.id, &raw, Channel::Manual)
+        }) {
+            Ok(sent) => report.invited.push(sent),
+            Err(Error::Internal(e)) => return Err(Error::Internal(e)),
+            Err(e @ Error::CatalogUnavailable(_)) => return Err(e),
+            Err(Error::Invalid(errors)) => report.problems.push((
+                raw,
+                errors.get("email").unwrap_or("is not valid").to_string(),
+            )),
+            Err(e) => report.problems.push((raw, e.public_message())),
+        }
+    }
+    Ok(report)
+}
+
+/// The "test an address" box of the catalog editor.
+pub struct AddressTest {
+    pub email: String,
+    pub matching_pattern: Option<String>,
+    pub verdict: String,
+}
+
+pub fn test_address(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    raw: &str,
+) -> Result<AddressTest> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    let email =
+        EmailAddress::parse(raw).map_err(|e| Error::invalid("test_email", e.to_string()))?;
+    let stored = catalogs::patterns_of(conn, catalog.id)?;
+    let patterns = EmailPatterns::from_stored(stored.iter().map(String::as_str));
+    let matching_pattern = patterns
+        .first_match(email.as_str())
+        .map(|p| p.as_str().to_string());
+    let verdict = if catalog.is_self_enrollment {
+        if may_self_enroll(catalog, &patterns, email.as_str(), true) {
+            if patterns.is_empty() {
+                "Could join: this catalog is open to everyone (no patterns).".to_string()
+            } else {
+                "Could join on their own once their email address is verified.".to_string()
+            }
+        } else {
+            "Could not join on their own: no pattern matches. An invitation still lets them in."
+                .to_string()
+        }
+    } else if matching_pattern.is_some() {
+        "Sees this catalog (a pattern matches), but joins by invitation: self-enrolment is off."
+            .to_string()
+    } else {
+        "Joins only by invitation: no pattern matches and self-enrolment is off.".to_string()
+    };
+    Ok(AddressTest {
+        email: email.into_string(),
+        matching_pattern,
+        verdict,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_addresses;
+
+    #[test]
+    fn pasted_addresses_split_on_lines_commas_and_spaces() {
+        assert_eq!(
+            split_addresses("a@x.com, b@x.com;c@x.com\n\n d@x.com "),
+            vec!["a@x.com", "b@x.com", "c@x.com", "d@x.com"]
+        );
+        assert!(split_addresses("  \n ").is_empty());
+    }
+}
+
+/// An invitation of this catalog, for the console's actions.
+pub fn invitation_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    invitation_id: i64,
+) -> Result<Invitation> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    match invitation_rows::find(conn, invitation_id) {
+        Ok(invitation) if invitation.catalog_id == catalog.id => Ok(invitation),
+        Ok(_) | Err(diesel::result::Error::NotFound) => Err(Error::NotFound("invitation")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A licence this catalog owns, for the console's actions.
+pub fn licence_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    licence_id: i64,
+) -> Result<enrollments::Licence> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    match enrollments::lock_licence(conn, licence_id) {
+        Ok(licence) if licence.catalog_id == catalog.id => Ok(licence),
+        Ok(_) | Err(diesel::result::Error::NotFound) => Err(Error::NotFound("licence")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A learner of this catalog with their email, for the removal confirmation.
+pub fn learner_in(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    user_id: i64,
+) -> Result<(learners::CatalogLearner, String)> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    let learner = learners::find(conn, catalog.id, user_id)?.ok_or(Error::NotFound("learner"))?;
+    let user = users::find(conn, user_id)?;
+    Ok((learner, user.email))
+}

@@ -1,0 +1,56 @@
+//! Use cases. Each public function is one unit of work: the caller runs it inside
+//! one database transaction (see `Db::transaction`), so it commits whole or not at all.
+
+pub mod accounts;
+pub mod audit;
+pub mod catalogs;
+pub mod console;
+pub mod courses;
+pub mod enrollments;
+pub mod exports;
+pub mod invitations;
+pub mod learning;
+pub mod organisations;
+pub mod overview;
+pub mod partners;
+pub mod profile;
+pub mod registration;
+pub mod reminders;
+pub mod users;
+pub mod visibility;
+
+/// Maps a unique-constraint violation to a message about the named field.
+pub(crate) fn unique_violation(
+    e: diesel::result::Error,
+    field: &str,
+    message: impl Into<String>,
+) -> crate::error::Error {
+    use diesel::result::{DatabaseErrorKind, Error as DieselError};
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            crate::error::Error::invalid(field, message)
+        }
+        other => other.into(),
+    }
+}
+
+/// What use cases need from the settings.
+#[derive(Debug, Clone)]
+pub struct ServiceContext {
+    pub base_url: String,
+    pub invitation_ttl: chrono::Duration,
+    /// Least time between two sends of one invitation.
+    pub resend_interval: chrono::Duration,
+    pub sealer: crate::mail::Sealer,
+}
+
+impl ServiceContext {
+    pub fn from_settings(settings: &crate::configuration::Settings) -> Self {
+        Self {
+            base_url: settings.base_url.clone(),
+            invitation_ttl: chrono::Duration::days(settings.invitation_ttl_days),
+            resend_interval: chrono::Duration::seconds(settings.resend_interval_seconds),
+            sealer: crate::mail::Sealer::from_settings(settings),
+        }
+    }
+}

@@ -1,0 +1,35 @@
+use diesel::PgConnection;
+
+use crate::error::Result;
+use crate::models::audit::{self, AuditFilter, AuditRow};
+use crate::models::{PageRequest, table_counts};
+use crate::policies::Actor;
+use crate::policies::access::require_staff;
+
+pub struct StaffOverview {
+    pub organisations: i64,
+    pub partners: i64,
+    pub courses: i64,
+    pub shared_courses: i64,
+    pub users: i64,
+    pub recent: Vec<AuditRow>,
+}
+
+pub fn staff_overview(conn: &mut PgConnection, actor: &Actor) -> Result<StaffOverview> {
+    require_staff(actor)?;
+    let [organisations, partners, courses, shared_courses, users] = table_counts(conn)?;
+    let recent = audit::list(
+        conn,
+        &AuditFilter::default(),
+        PageRequest::new(Some(1), Some(15)),
+    )?
+    .items;
+    Ok(StaffOverview {
+        organisations,
+        partners,
+        courses,
+        shared_courses,
+        users,
+        recent,
+    })
+}

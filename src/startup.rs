@@ -1,0 +1,98 @@
+//! Builds the server from `Settings`. The listener is bound first so that tests can
+//! ask for port 0 and read the port back.
+
+use std::net::TcpListener;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::PersistentSession;
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite, time::Duration as CookieDuration};
+use actix_web::dev::Server;
+use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+
+use crate::configuration::Settings;
+use crate::db::Db;
+use crate::error::Error;
+use crate::web as app_web;
+
+/// Largest urlencoded form accepted (pasted address lists, CSV text).
+pub const FORM_LIMIT_BYTES: usize = 2 * 1024 * 1024;
+/// Largest request body of any kind (uploads).
+pub const PAYLOAD_LIMIT_BYTES: usize = 11 * 1024 * 1024;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    pub fn build(settings: Settings, db: Db) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, settings, db)?;
+        Ok(Self { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn form_error_handler(
+    err: actix_web::error::UrlencodedError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let message = match err {
+        actix_web::error::UrlencodedError::Overflow { .. } => "The form is too large.".to_string(),
+        other => format!("The form could not be read: {other}"),
+    };
+    app_web::error::AppError::from(Error::invalid("form", message)).into()
+}
+
+fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Server> {
+    let key = Key::from(&settings.session_key_bytes());
+    let secure = settings.cookie_secure();
+    let service_context =
+        actix_web::web::Data::new(crate::services::ServiceContext::from_settings(&settings));
+    let settings = actix_web::web::Data::new(settings);
+    let db = actix_web::web::Data::new(db);
+    let server = HttpServer::new(move || {
+        let sessions = SessionMiddleware::builder(CookieSessionStore::default(), key.clone())
+            .cookie_name("partner_catalog_session".into())
+            .cookie_secure(secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::days(14)))
+            .build();
+        App::new()
+            .wrap(from_fn(app_web::csrf::guard))
+            .wrap(sessions)
+            .wrap(
+                DefaultHeaders::new()
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("X-Frame-Options", "DENY"))
+                    .add(("Referrer-Policy", "same-origin")),
+            )
+            .wrap(from_fn(app_web::request_log::log))
+            .app_data(
+                actix_web::web::FormConfig::default()
+                    .limit(FORM_LIMIT_BYTES)
+                    .error_handler(form_error_handler),
+            )
+            .app_data(actix_web::web::PayloadConfig::new(PAYLOAD_LIMIT_BYTES))
+            .app_data(settings.clone())
+            .app_data(service_context.clone())
+            .app_data(db.clone())
+            .configure(app_web::routes)
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

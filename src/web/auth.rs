@@ -1,0 +1,161 @@
+//! Who is asking: the signed-in person, loaded once per request, and extractors
+//! for each role. A deactivated account is signed out on its next request.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+
+use super::error::AppError;
+use super::session::TypedSession;
+use crate::db::Db;
+use crate::error::Error;
+use crate::models::partners::{self, Partner};
+use crate::models::users::{self, User};
+use crate::policies::Actor;
+
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: User,
+    /// The partner this person manages, if any.
+    pub partner: Option<Partner>,
+}
+
+impl Identity {
+    pub fn actor(&self) -> Actor {
+        Actor::for_user(&self.user, self.partner.as_ref().map(|p| p.id))
+    }
+}
+
+#[derive(Clone)]
+struct CachedIdentity(Option<Identity>);
+
+pub async fn load_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
+    if let Some(cached) = req.extensions().get::<CachedIdentity>() {
+        return Ok(cached.0.clone());
+    }
+    let session = TypedSession::from_request(req);
+    let identity = match session.user_id() {
+        None => None,
+        Some(user_id) => {
+            let db = req
+                .app_data::<web::Data<Db>>()
+                .ok_or_else(|| Error::internal(anyhow::anyhow!("database handle missing")))?
+                .clone();
+            let loaded = db
+                .run(move |conn| {
+                    let user = match users::find(conn, user_id) {
+                        Ok(user) => user,
+                        Err(diesel::result::Error::NotFound) => return Ok(None),
+                        Err(e) => return Err(e.into()),
+                    };
+                    let partner = partners::managed_by(conn, user.id)?;
+                    Ok(Some(Identity { user, partner }))
+                })
+                .await?;
+            match loaded {
+                Some(identity) if identity.user.is_active => Some(identity),
+                _ => {
+                    session.sign_out();
+                    None
+                }
+            }
+        }
+    };
+    req.extensions_mut()
+        .insert(CachedIdentity(identity.clone()));
+    Ok(identity)
+}
+
+fn sign_in_required(req: &HttpRequest) -> AppError {
+    let next = match req.query_string() {
+        "" => req.path().to_string(),
+        query => format!("{}?{}", req.path(), query),
+    };
+    AppError::SignInRequired { next }
+}
+
+type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Anyone, signed in or not.
+pub struct MaybeSignedIn(pub Option<Identity>);
+
+impl FromRequest for MaybeSignedIn {
+    type Error = AppError;
+    type Future = LocalBoxFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { Ok(MaybeSignedIn(load_identity(&req).await?)) })
+    }
+}
+
+/// Any signed-in person.
+pub struct SignedIn(pub Identity);
+
+impl FromRequest for SignedIn {
+    type Error = AppError;
+    type Future = LocalBoxFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match load_identity(&req).await? {
+                Some(identity) => Ok(SignedIn(identity)),
+                None => Err(sign_in_required(&req)),
+            }
+        })
+    }
+}
+
+/// A member of staff.
+pub struct Staff(pub Identity);
+
+impl FromRequest for Staff {
+    type Error = AppError;
+    type Future = LocalBoxFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match load_identity(&req).await? {
+                Some(identity) if identity.user.is_staff => Ok(Staff(identity)),
+                Some(_) => Err(Error::Forbidden("This page is for staff only.".into()).into()),
+                None => Err(sign_in_required(&req)),
+            }
+        })
+    }
+}
+
+/// A partner manager, carrying their partner. Staff pass too, without a partner of
+/// their own: the partner comes from the route and the service checks access.
+pub struct ManagerOrStaff {
+    pub identity: Identity,
+}
+
+impl ManagerOrStaff {
+    pub fn actor(&self) -> Actor {
+        self.identity.actor()
+    }
+}
+
+impl FromRequest for ManagerOrStaff {
+    type Error = AppError;
+    type Future = LocalBoxFuture<Result<Self, AppError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            match load_identity(&req).await? {
+                Some(identity) if identity.user.is_staff || identity.partner.is_some() => {
+                    Ok(ManagerOrStaff { identity })
+                }
+                Some(_) => {
+                    Err(Error::Forbidden("This page is for partner managers.".into()).into())
+                }
+                None => Err(sign_in_required(&req)),
+            }
+        })
+    }
+}

@@ -1,0 +1,52 @@
+//! HTTP: handlers grouped by audience, extractors, CSRF, and the one route table.
+//! Handlers call services only; they never write SQL.
+
+pub mod account;
+pub mod accounts;
+pub mod auth;
+pub mod csrf;
+pub mod error;
+mod health;
+mod home;
+mod invitations;
+mod learner;
+pub mod page;
+mod partner;
+mod registration;
+pub mod request_log;
+pub mod session;
+mod staff;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, get, web};
+
+use self::error::AppError;
+
+const STYLESHEET: &str = include_str!("../../static/style.css");
+
+#[get("/static/style.css")]
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(STYLESHEET)
+}
+
+async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::PageNotFound)
+}
+
+/// The one route table.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(stylesheet)
+        .service(health::healthz)
+        .service(home::home);
+    accounts::routes(cfg);
+    account::routes(cfg);
+    staff::routes(cfg);
+    partner::routes(cfg);
+    invitations::routes(cfg);
+    learner::routes(cfg);
+    registration::routes(cfg);
+    cfg.default_service(web::to(not_found));
+}

@@ -1,0 +1,151 @@
+//! What every page's layout needs: the person signed in, the CSRF token, flash messages.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, ContentType};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::auth::{Identity, load_identity};
+use super::error::AppError;
+use super::session::{Flash, TypedSession};
+use crate::models::Paginated;
+
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub name: String,
+    pub is_staff: bool,
+    pub partner_code: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub user: Option<NavUser>,
+    pub csrf_token: String,
+    pub flashes: Vec<Flash>,
+    pub path: String,
+}
+
+impl Page {
+    /// For error pages: shows no one as signed in.
+    pub fn anonymous() -> Self {
+        Self {
+            user: None,
+            csrf_token: String::new(),
+            flashes: Vec::new(),
+            path: String::new(),
+        }
+    }
+
+    pub fn for_request(req: &HttpRequest, identity: Option<&Identity>) -> Self {
+        let session = TypedSession::from_request(req);
+        Self {
+            user: identity.map(|i| NavUser {
+                name: i.user.display_name().to_string(),
+                is_staff: i.user.is_staff,
+                partner_code: i.partner.as_ref().map(|p| p.code.clone()),
+            }),
+            csrf_token: session.csrf_token(),
+            flashes: session.take_flashes(),
+            path: req.path().to_string(),
+        }
+    }
+
+    /// Marks a navigation link as the current section.
+    pub fn nav_class(&self, prefix: &str) -> &'static str {
+        if self.path == prefix || self.path.starts_with(&format!("{prefix}/")) {
+            "current"
+        } else {
+            ""
+        }
+    }
+}
+
+impl FromRequest for Page {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let identity = load_identity(&req).await?;
+            Ok(Page::for_request(&req, identity.as_ref()))
+        })
+    }
+}
+
+pub fn render<T: Template>(template: &T) -> Result<HttpResponse, AppError> {
+    render_status(actix_web::http::StatusCode::OK, template)
+}
+
+/// Renders a form again with what was typed and why it was refused.
+pub fn render_invalid<T: Template>(template: &T) -> Result<HttpResponse, AppError> {
+    render_status(actix_web::http::StatusCode::BAD_REQUEST, template)
+}
+
+pub fn render_status<T: Template>(
+    status: actix_web::http::StatusCode,
+    template: &T,
+) -> Result<HttpResponse, AppError> {
+    let body = template.render()?;
+    Ok(HttpResponse::build(status)
+        .content_type(ContentType::html())
+        .body(body))
+}
+
+/// Post/redirect/get: answers a form with 303 to the page to show next.
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location.to_string()))
+        .finish()
+}
+
+/// Links to the previous and next pages of a list, keeping its filters.
+#[derive(Debug, Clone)]
+pub struct Pager {
+    pub page: i64,
+    pub total_pages: i64,
+    pub total: i64,
+    pub prev_url: Option<String>,
+    pub next_url: Option<String>,
+}
+
+impl Pager {
+    pub fn new<T>(list: &Paginated<T>, base_path: &str, filters: &[(&str, &str)]) -> Self {
+        let url_for = |page: i64| {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            for (key, value) in filters {
+                if !value.is_empty() {
+                    query.append_pair(key, value);
+                }
+            }
+            query.append_pair("page", &page.to_string());
+            format!("{base_path}?{}", query.finish())
+        };
+        let total_pages = list.total_pages();
+        Self {
+            page: list.page,
+            total_pages,
+            total: list.total,
+            prev_url: (list.page > 1).then(|| url_for((list.page - 1).min(total_pages))),
+            next_url: (list.page < total_pages).then(|| url_for(list.page + 1)),
+        }
+    }
+}
+
+/// Date and time shown to people.
+pub fn format_datetime(value: &chrono::DateTime<chrono::Utc>) -> String {
+    value.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn format_optional_datetime(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    value.as_ref().map(format_datetime).unwrap_or_default()
+}
+
+pub fn format_date(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    value
+        .map(|v| v.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}

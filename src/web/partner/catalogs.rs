@@ -1,0 +1,553 @@
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{local, percent, scope};
+use crate::db::Db;
+use crate::domain::EmailPatterns;
+use crate::error::{Error, FieldErrors};
+use crate::models::audit::AuditRow;
+use crate::models::catalogs::{Catalog, CatalogCourse};
+use crate::models::courses::Course;
+use crate::models::partners::Partner;
+use crate::models::{PageRequest, Paginated};
+use crate::services::catalogs::{self as catalog_service, CatalogInput};
+use crate::services::console::{self, AddressTest, Dashboard};
+use crate::web::auth::ManagerOrStaff;
+use crate::web::error::AppError;
+use crate::web::page::{Page, Pager, render, render_invalid, see_other};
+use crate::web::session::TypedSession;
+
+#[derive(Template)]
+#[template(path = "partner/dashboard.html")]
+struct DashboardPage {
+    page: Page,
+    partner: Partner,
+    dashboard: Dashboard,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl DashboardPage {
+    fn phase(&self, catalog: &Catalog) -> &'static str {
+        catalog.phase_at(self.now).label()
+    }
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local(&self.partner, at)
+    }
+    fn percent(&self, used: &i64, limit: &i32) -> i64 {
+        percent(*used, *limit)
+    }
+}
+
+#[get("/partner/{code}")]
+async fn dashboard(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (partner, _) = scope(&db, &actor, path.into_inner(), None).await?;
+    let for_partner = partner.clone();
+    let dashboard = db
+        .run(move |conn| console::dashboard(conn, &actor, &for_partner))
+        .await?;
+    render(&DashboardPage {
+        page,
+        partner,
+        dashboard,
+        now: chrono::Utc::now(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "partner/catalog_form.html")]
+struct CatalogFormPage {
+    page: Page,
+    partner: Partner,
+    catalog: Option<Catalog>,
+    input: CatalogInput,
+    errors: FieldErrors,
+    pattern_lines: Vec<(usize, String, String)>,
+    test: Option<AddressTest>,
+    test_email: String,
+    test_error: Option<String>,
+}
+
+impl CatalogFormPage {
+    fn new(
+        page: Page,
+        partner: Partner,
+        catalog: Option<Catalog>,
+        input: CatalogInput,
+        errors: FieldErrors,
+    ) -> Self {
+        let pattern_lines = match EmailPatterns::parse_lines(input.email_patterns.lines()) {
+            Ok(_) => Vec::new(),
+            Err(bad) => bad
+                .into_iter()
+                .map(|e| (e.line, e.pattern, e.error.to_string()))
+                .collect(),
+        };
+        Self {
+            page,
+            partner,
+            catalog,
+            input,
+            errors,
+            pattern_lines,
+            test: None,
+            test_email: String::new(),
+            test_error: None,
+        }
+    }
+
+    fn checked(&self, value: &Option<String>) -> bool {
+        value.is_some()
+    }
+}
+
+#[get("/partner/{code}/catalogs/new")]
+async fn new_catalog(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let (partner, _) = scope(&db, &who.actor(), path.into_inner(), None).await?;
+    let tz = partner.tz();
+    let now = chrono::Utc::now();
+    let input = CatalogInput {
+        available_start: crate::domain::availability::to_local_input(now, tz),
+        available_end: crate::domain::availability::to_local_input(
+            now + chrono::Duration::days(365),
+            tz,
+        ),
+        user_limit: "0".into(),
+        course_enrollments_limit: "0".into(),
+        ..CatalogInput::default()
+    };
+    render(&CatalogFormPage::new(
+        page,
+        partner,
+        None,
+        input,
+        FieldErrors::new(),
+    ))
+}
+
+#[post("/partner/{code}/catalogs")]
+async fn create_catalog(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+    form: web::Form<CatalogInput>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (partner, _) = scope(&db, &actor, path.into_inner(), None).await?;
+    let input = form.into_inner();
+    let (typed, partner_id) = (input.clone(), partner.id);
+    match db
+        .transaction(move |conn| catalog_service::create(conn, &actor, partner_id, &typed))
+        .await
+    {
+        Ok(catalog) => {
+            session.success(format!(
+                "Catalog {} created. Now add its courses.",
+                catalog.name
+            ));
+            Ok(see_other(&format!(
+                "/partner/{}/catalogs/{}/courses",
+                partner.code, catalog.id
+            )))
+        }
+        Err(Error::Invalid(errors)) => render_invalid(&CatalogFormPage::new(
+            Page::for_request(&req, Some(&who.identity)),
+            partner,
+            None,
+            input,
+            errors,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct EditQuery {
+    #[serde(default)]
+    test_email: String,
+}
+
+#[get("/partner/{code}/catalogs/{id}")]
+async fn edit_catalog(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    query: web::Query<EditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let test_email = query.test_email.trim().to_string();
+    let (for_catalog, typed) = (catalog.clone(), test_email.clone());
+    let (patterns, test) = db
+        .run(move |conn| {
+            let patterns = catalog_service::patterns(conn, &actor, for_catalog.id)?;
+            let test = if typed.is_empty() {
+                None
+            } else {
+                Some(console::test_address(conn, &actor, &for_catalog, &typed))
+            };
+            Ok((patterns, test))
+        })
+        .await?;
+    let input = CatalogInput::from_catalog(&catalog, &patterns, partner.tz());
+    let mut form = CatalogFormPage::new(page, partner, Some(catalog), input, FieldErrors::new());
+    form.test_email = test_email;
+    match test {
+        Some(Ok(result)) => form.test = Some(result),
+        Some(Err(Error::Invalid(errors))) => {
+            form.test_error = errors.get("test_email").map(str::to_string)
+        }
+        Some(Err(e)) => return Err(e.into()),
+        None => {}
+    }
+    render(&form)
+}
+
+#[post("/partner/{code}/catalogs/{id}")]
+async fn update_catalog(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    form: web::Form<CatalogInput>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let input = form.into_inner();
+    let typed = input.clone();
+    match db
+        .transaction(move |conn| catalog_service::update(conn, &actor, id, &typed))
+        .await
+    {
+        Ok(catalog) => {
+            session.success(format!("Catalog {} saved.", catalog.name));
+            Ok(see_other(&format!(
+                "/partner/{}/catalogs/{}",
+                partner.code, catalog.id
+            )))
+        }
+        Err(Error::Invalid(errors)) => render_invalid(&CatalogFormPage::new(
+            Page::for_request(&req, Some(&who.identity)),
+            partner,
+            catalog,
+            input,
+            errors,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "partner/courses.html")]
+struct CoursesPage {
+    page: Page,
+    partner: Partner,
+    catalog: Catalog,
+    courses: Vec<(CatalogCourse, Course)>,
+    eligible: Vec<Course>,
+    search: String,
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[get("/partner/{code}/catalogs/{id}/courses")]
+async fn courses(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let (for_partner, for_catalog, search) = (partner.clone(), catalog.clone(), query.q.clone());
+    let (courses, eligible) = db
+        .run(move |conn| {
+            let courses = catalog_service::courses(conn, &actor, for_catalog.id)?;
+            let eligible =
+                console::eligible_courses(conn, &actor, &for_partner, &for_catalog, &search)?;
+            Ok((courses, eligible))
+        })
+        .await?;
+    render(&CoursesPage {
+        page,
+        partner,
+        catalog,
+        courses,
+        eligible,
+        search: query.q.clone(),
+    })
+}
+
+#[derive(Deserialize)]
+struct AddCourseForm {
+    #[serde(default)]
+    course_id: String,
+    #[serde(default)]
+    position: String,
+}
+
+#[post("/partner/{code}/catalogs/{id}/courses")]
+async fn add_course(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    form: web::Form<AddCourseForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, _) = scope(&db, &actor, code, Some(id)).await?;
+    let back = format!("/partner/{}/catalogs/{id}/courses", partner.code);
+    let Ok(course_id) = form.course_id.trim().parse::<i64>() else {
+        session.error("Choose a course to add.");
+        return Ok(see_other(&back));
+    };
+    // Positions are shown from 1; blank means at the end.
+    let position = form
+        .position
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .map(|p| (p - 1).max(0));
+    match db
+        .transaction(move |conn| catalog_service::add_course(conn, &actor, id, course_id, position))
+        .await
+    {
+        Ok(_) => session.success("Course added."),
+        Err(e @ Error::Invalid(_)) => session.error(e.public_message()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&back))
+}
+
+#[post("/partner/{code}/catalogs/{id}/courses/{course_id}/remove")]
+async fn remove_course(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, course_id) = path.into_inner();
+    let (partner, _) = scope(&db, &actor, code, Some(id)).await?;
+    db.transaction(move |conn| catalog_service::remove_course(conn, &actor, id, course_id))
+        .await?;
+    session.success("Course removed from the catalog.");
+    Ok(see_other(&format!(
+        "/partner/{}/catalogs/{id}/courses",
+        partner.code
+    )))
+}
+
+#[derive(Deserialize)]
+struct MoveForm {
+    #[serde(default)]
+    direction: String,
+    #[serde(default)]
+    position: String,
+}
+
+#[post("/partner/{code}/catalogs/{id}/courses/{course_id}/move")]
+async fn move_course(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+    form: web::Form<MoveForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, course_id) = path.into_inner();
+    let (partner, _) = scope(&db, &actor, code, Some(id)).await?;
+    let direction = form.direction.clone();
+    let position = form.position.trim().parse::<i32>().ok();
+    db.transaction(move |conn| {
+        let current = crate::services::catalogs::courses(conn, &actor, id)?
+            .into_iter()
+            .find(|(entry, _)| entry.course_id == course_id)
+            .map(|(entry, _)| entry.position)
+            .ok_or(Error::NotFound("course in this catalog"))?;
+        let to = match (direction.as_str(), position) {
+            ("up", _) => current - 1,
+            ("down", _) => current + 1,
+            (_, Some(p)) => p - 1,
+            _ => return Err(Error::invalid("direction", "say up, down or a position")),
+        };
+        catalog_service::move_course(conn, &actor, id, course_id, to.max(0))
+    })
+    .await?;
+    session.success("Course order saved.");
+    Ok(see_other(&format!(
+        "/partner/{}/catalogs/{id}/courses",
+        partner.code
+    )))
+}
+
+#[derive(Template)]
+#[template(path = "partner/audit.html")]
+struct AuditPage {
+    page: Page,
+    partner: Partner,
+    catalogs: Vec<Catalog>,
+    list: Paginated<AuditRow>,
+    pager: Pager,
+    catalog_filter: Option<i64>,
+    actor_filter: String,
+    action_filter: String,
+}
+
+impl AuditPage {
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local(&self.partner, at)
+    }
+    fn catalog_selected(&self, id: &i64) -> bool {
+        self.catalog_filter == Some(*id)
+    }
+    fn actions(&self) -> &'static [&'static str] {
+        AUDIT_ACTIONS
+    }
+    fn catalog_name(&self, id: &Option<i64>) -> String {
+        id.and_then(|id| self.catalogs.iter().find(|c| c.id == id))
+            .map(|c| c.name.clone())
+            .unwrap_or_default()
+    }
+    fn details(&self, row: &AuditRow) -> String {
+        let mut parts = Vec::new();
+        if let Some(before) = &row.entry.before {
+            parts.push(format!("before: {before}"));
+        }
+        if let Some(after) = &row.entry.after {
+            parts.push(format!("after: {after}"));
+        }
+        parts.join("\n")
+    }
+}
+
+pub const AUDIT_ACTIONS: &[&str] = &[
+    "catalog.create",
+    "catalog.update",
+    "catalog.patterns_replace",
+    "catalog.course_add",
+    "catalog.course_remove",
+    "catalog.course_move",
+    "catalog.self_enroll",
+    "invitation.create",
+    "invitation.resend",
+    "invitation.accept",
+    "invitation.decline",
+    "invitation.revoke",
+    "learner.remove",
+    "licence.grant",
+    "licence.deactivate",
+    "enrollment.create",
+    "enrollment.upgrade",
+    "partner.update",
+    "partner.manager_assign",
+    "partner.manager_unassign",
+];
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    catalog: Option<String>,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    action: String,
+    page: Option<i64>,
+}
+
+#[get("/partner/{code}/audit")]
+async fn audit_log(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (partner, _) = scope(&db, &actor, path.into_inner(), None).await?;
+    let catalog_filter = query
+        .catalog
+        .as_deref()
+        .and_then(|c| c.trim().parse::<i64>().ok());
+    let action = AUDIT_ACTIONS
+        .iter()
+        .find(|a| **a == query.action)
+        .map(|a| a.to_string());
+    let (for_partner, actor_email, for_action) =
+        (partner.clone(), query.actor.clone(), action.clone());
+    let request = PageRequest::new(query.page, Some(50));
+    let (catalogs, list) = db
+        .run(move |conn| {
+            let catalogs = catalog_service::for_partner(conn, &actor, for_partner.id)?;
+            let list = console::audit_log(
+                conn,
+                &actor,
+                &for_partner,
+                catalog_filter,
+                &actor_email,
+                for_action,
+                request,
+            )?;
+            Ok((catalogs, list))
+        })
+        .await?;
+    let catalog_text = catalog_filter.map(|c| c.to_string()).unwrap_or_default();
+    let base = format!("/partner/{}/audit", partner.code);
+    let pager = Pager::new(
+        &list,
+        &base,
+        &[
+            ("catalog", &catalog_text),
+            ("actor", &query.actor),
+            ("action", action.as_deref().unwrap_or("")),
+        ],
+    );
+    render(&AuditPage {
+        page,
+        partner,
+        catalogs,
+        list,
+        pager,
+        catalog_filter,
+        actor_filter: query.actor.clone(),
+        action_filter: action.unwrap_or_default(),
+    })
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(dashboard)
+        .service(new_catalog)
+        .service(create_catalog)
+        .service(audit_log)
+        .service(courses)
+        .service(add_course)
+        .service(remove_course)
+        .service(move_course)
+        .service(edit_catalog)
+        .service(update_catalog);
+}

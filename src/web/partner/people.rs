@@ -1,0 +1,646 @@
+//! Invitations, learners, licences and exports of one catalog.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::{ReasonForm, local, local_opt, scope};
+use crate::db::Db;
+use crate::domain::InvitationStatus;
+use crate::error::{Error, FieldErrors};
+use crate::models::catalogs::Catalog;
+use crate::models::courses::Course;
+use crate::models::enrollments::LicenceRow;
+use crate::models::invitations::{Invitation, InvitationFilter};
+use crate::models::partners::Partner;
+use crate::models::{PageRequest, Paginated};
+use crate::services::console::{self, InviteReport, LearnerListing, MAX_PASTED_INVITATIONS};
+use crate::services::exports::{self, ExportKind};
+use crate::services::{ServiceContext, enrollments, invitations};
+use crate::web::auth::ManagerOrStaff;
+use crate::web::error::AppError;
+use crate::web::page::{Page, Pager, render, render_invalid, see_other};
+use crate::web::session::TypedSession;
+
+fn base(partner: &Partner, catalog_id: i64) -> String {
+    format!("/partner/{}/catalogs/{catalog_id}", partner.code)
+}
+
+#[derive(Template)]
+#[template(path = "partner/invitations.html")]
+struct InvitationsPage {
+    page: Page,
+    partner: Partner,
+    catalog: Catalog,
+    list: Paginated<Invitation>,
+    pager: Pager,
+    status_filter: String,
+    search: String,
+    emails: String,
+    errors: FieldErrors,
+    report: Option<InviteReport>,
+    max_pasted: usize,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl InvitationsPage {
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local(&self.partner, at)
+    }
+    fn when_opt(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+        local_opt(&self.partner, at)
+    }
+    fn invite_hint(&self) -> String {
+        format!(
+            "One address or a list of up to {}, one per line or separated by commas. For more, use a bulk invitation.",
+            self.max_pasted
+        )
+    }
+    fn status_selected(&self, status: &str) -> bool {
+        self.status_filter == status
+    }
+    fn status(&self, invitation: &Invitation) -> InvitationStatus {
+        invitation.status_at(self.now)
+    }
+}
+
+#[derive(Deserialize)]
+struct InvitationQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+    page: Option<i64>,
+}
+
+async fn invitations_page(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    db: &Db,
+    code: String,
+    id: i64,
+    query: &InvitationQuery,
+    emails: String,
+    errors: FieldErrors,
+    report: Option<InviteReport>,
+) -> Result<InvitationsPage, AppError> {
+    let actor = who.actor();
+    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let status = InvitationStatus::parse(query.status.trim());
+    let filter = InvitationFilter {
+        status,
+        search: query.q.clone(),
+    };
+    let request = PageRequest::new(query.page, None);
+    let for_catalog = catalog.clone();
+    let list = db
+        .run(move |conn| console::invitations(conn, &actor, &for_catalog, &filter, request))
+        .await?;
+    let status_text = status.map(|s| s.as_str()).unwrap_or("");
+    let pager = Pager::new(
+        &list,
+        &format!("{}/invitations", base(&partner, id)),
+        &[("status", status_text), ("q", &query.q)],
+    );
+    Ok(InvitationsPage {
+        page: Page::for_request(req, Some(&who.identity)),
+        partner,
+        catalog,
+        list,
+        pager,
+        status_filter: status_text.to_string(),
+        search: query.q.clone(),
+        emails,
+        errors,
+        report,
+        max_pasted: MAX_PASTED_INVITATIONS,
+        now: chrono::Utc::now(),
+    })
+}
+
+#[get("/partner/{code}/catalogs/{id}/invitations")]
+async fn list_invitations(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    query: web::Query<InvitationQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (code, id) = path.into_inner();
+    render(
+        &invitations_page(
+            &req,
+            &who,
+            &db,
+            code,
+            id,
+            &query,
+            String::new(),
+            FieldErrors::new(),
+            None,
+        )
+        .await?,
+    )
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    emails: String,
+}
+
+#[post("/partner/{code}/catalogs/{id}/invitations")]
+async fn invite(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
+    path: web::Path<(String, i64)>,
+    form: web::Form<InviteForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code.clone(), Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let text = form.into_inner().emails;
+    let (typed, ctx) = (text.clone(), ctx.get_ref().clone());
+    let query = InvitationQuery {
+        status: String::new(),
+        q: String::new(),
+        page: None,
+    };
+    match db
+        .transaction(move |conn| console::invite_many(conn, &ctx, &actor, &catalog, &typed))
+        .await
+    {
+        Ok(report) if report.problems.is_empty() => {
+            let n = report.invited.len();
+            session.success(format!(
+                "{n} invitation{} sent.",
+                if n == 1 { "" } else { "s" }
+            ));
+            Ok(see_other(&format!("{}/invitations", base(&partner, id))))
+        }
+        Ok(report) => {
+            // Show what went wrong for each address; the rest were sent.
+            let kept: Vec<String> = report
+                .problems
+                .iter()
+                .map(|(email, _)| email.clone())
+                .collect();
+            let page = invitations_page(
+                &req,
+                &who,
+                &db,
+                code,
+                id,
+                &query,
+                kept.join("\n"),
+                FieldErrors::new(),
+                Some(report),
+            )
+            .await?;
+            render_invalid(&page)
+        }
+        Err(Error::Invalid(errors)) => render_invalid(
+            &invitations_page(&req, &who, &db, code, id, &query, text, errors, None).await?,
+        ),
+        Err(e @ Error::CatalogUnavailable(_)) => {
+            let errors = FieldErrors::single("emails", e.public_message());
+            render_invalid(
+                &invitations_page(&req, &who, &db, code, id, &query, text, errors, None).await?,
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/resend")]
+async fn resend(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, invitation_id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let ctx = ctx.get_ref().clone();
+    let outcome = db
+        .transaction(move |conn| {
+            console::invitation_in(conn, &actor, &catalog, invitation_id)?;
+            invitations::resend(conn, &ctx, &actor, invitation_id)
+        })
+        .await;
+    match outcome {
+        Ok(sent) => session.success(format!(
+            "Invitation sent again to {}.",
+            sent.invitation.email
+        )),
+        Err(
+            e @ (Error::InvalidTransition(_)
+            | Error::TooManyRequests(_)
+            | Error::CatalogUnavailable(_)),
+        ) => session.error(e.public_message()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&format!("{}/invitations", base(&partner, id))))
+}
+
+#[derive(Template)]
+#[template(path = "partner/confirm.html")]
+struct ConfirmPage {
+    page: Page,
+    partner: Partner,
+    catalog: Catalog,
+    title: String,
+    question: String,
+    action: String,
+    button: String,
+    back: String,
+}
+
+#[get("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]
+async fn confirm_remove_invitation(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, invitation_id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let for_catalog = catalog.clone();
+    let invitation = db
+        .run(move |conn| console::invitation_in(conn, &actor, &for_catalog, invitation_id))
+        .await?;
+    let accepted = invitation.status() == InvitationStatus::Accepted;
+    let back = format!("{}/invitations", base(&partner, id));
+    render(&ConfirmPage {
+        page,
+        title: if accepted {
+            "Remove a learner".into()
+        } else {
+            "Revoke an invitation".into()
+        },
+        question: if accepted {
+            format!(
+                "Remove {} from {}? They lose access to the catalog, and the paid seats this catalog gave them are released (their enrolments go back to audit).",
+                invitation.email, catalog.name
+            )
+        } else {
+            format!(
+                "Revoke the invitation sent to {}? Its link will stop working.",
+                invitation.email
+            )
+        },
+        action: format!("{}/invitations/{invitation_id}/remove", base(&partner, id)),
+        button: if accepted {
+            "Remove learner".into()
+        } else {
+            "Revoke invitation".into()
+        },
+        back,
+        partner,
+        catalog,
+    })
+}
+
+#[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]
+async fn remove_invitation(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, invitation_id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let reason = form.into_inner().reason;
+    let outcome = db
+        .transaction(move |conn| {
+            console::invitation_in(conn, &actor, &catalog, invitation_id)?;
+            invitations::remove(conn, &actor, invitation_id, Some(&reason))
+        })
+        .await;
+    match outcome {
+        Ok(removed) => session.success(format!("{} removed.", removed.email)),
+        Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&format!("{}/invitations", base(&partner, id))))
+}
+
+#[derive(Template)]
+#[template(path = "partner/learners.html")]
+struct LearnersPage {
+    page: Page,
+    partner: Partner,
+    catalog: Catalog,
+    list: Paginated<LearnerListing>,
+    pager: Pager,
+    status_filter: String,
+    search: String,
+}
+
+impl LearnersPage {
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local(&self.partner, at)
+    }
+    fn when_opt(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+        local_opt(&self.partner, at)
+    }
+}
+
+#[derive(Deserialize)]
+struct LearnerQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+    page: Option<i64>,
+}
+
+#[get("/partner/{code}/catalogs/{id}/learners")]
+async fn learners(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    query: web::Query<LearnerQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let active = match query.status.as_str() {
+        "active" => Some(true),
+        "removed" => Some(false),
+        _ => None,
+    };
+    let (for_catalog, search, request) = (
+        catalog.clone(),
+        query.q.clone(),
+        PageRequest::new(query.page, None),
+    );
+    let list = db
+        .run(move |conn| console::learners(conn, &actor, &for_catalog, active, &search, request))
+        .await?;
+    let status_filter = if active.is_some() {
+        query.status.clone()
+    } else {
+        String::new()
+    };
+    let pager = Pager::new(
+        &list,
+        &format!("{}/learners", base(&partner, id)),
+        &[("status", &status_filter), ("q", &query.q)],
+    );
+    render(&LearnersPage {
+        page,
+        partner,
+        catalog,
+        list,
+        pager,
+        status_filter,
+        search: query.q.clone(),
+    })
+}
+
+#[get("/partner/{code}/catalogs/{id}/learners/{user_id}/remove")]
+async fn confirm_remove_learner(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, user_id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let for_catalog = catalog.clone();
+    let (_, email) = db
+        .run(move |conn| console::learner_in(conn, &actor, &for_catalog, user_id))
+        .await?;
+    render(&ConfirmPage {
+        page,
+        title: "Remove a learner".into(),
+        question: format!(
+            "Remove {email} from {}? They lose access to the catalog, and the paid seats this catalog gave them are released.",
+            catalog.name
+        ),
+        action: format!("{}/learners/{user_id}/remove", base(&partner, id)),
+        button: "Remove learner".into(),
+        back: format!("{}/learners", base(&partner, id)),
+        partner,
+        catalog,
+    })
+}
+
+#[post("/partner/{code}/catalogs/{id}/learners/{user_id}/remove")]
+async fn remove_learner(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, user_id) = path.into_inner();
+    let (partner, _) = scope(&db, &actor, code, Some(id)).await?;
+    let reason = form.into_inner().reason;
+    let removed = db
+        .transaction(move |conn| {
+            invitations::remove_learner(conn, &actor, id, user_id, Some(&reason))
+        })
+        .await?;
+    session.success(format!("{} removed.", removed.email));
+    Ok(see_other(&format!("{}/learners", base(&partner, id))))
+}
+
+#[derive(Template)]
+#[template(path = "partner/licences.html")]
+struct LicencesPage {
+    page: Page,
+    partner: Partner,
+    catalog: Catalog,
+    courses: Vec<Course>,
+    list: Paginated<LicenceRow>,
+    pager: Pager,
+    course_filter: Option<i64>,
+    status_filter: String,
+}
+
+impl LicencesPage {
+    fn course_selected(&self, id: &i64) -> bool {
+        self.course_filter == Some(*id)
+    }
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        local(&self.partner, at)
+    }
+}
+
+#[derive(Deserialize)]
+struct LicenceQuery {
+    course: Option<String>,
+    #[serde(default)]
+    status: String,
+    page: Option<i64>,
+}
+
+#[get("/partner/{code}/catalogs/{id}/licences")]
+async fn licences(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64)>,
+    query: web::Query<LicenceQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let course_filter = query
+        .course
+        .as_deref()
+        .and_then(|c| c.trim().parse::<i64>().ok());
+    let active = match query.status.as_str() {
+        "active" => Some(true),
+        "inactive" => Some(false),
+        _ => None,
+    };
+    let (for_catalog, request) = (catalog.clone(), PageRequest::new(query.page, None));
+    let (courses, list) = db
+        .run(move |conn| {
+            let courses = crate::services::catalogs::courses(conn, &actor, for_catalog.id)?
+                .into_iter()
+                .map(|(_, c)| c)
+                .collect();
+            let list =
+                console::licences(conn, &actor, &for_catalog, course_filter, active, request)?;
+            Ok((courses, list))
+        })
+        .await?;
+    let status_filter = if active.is_some() {
+        query.status.clone()
+    } else {
+        String::new()
+    };
+    let course_text = course_filter.map(|c| c.to_string()).unwrap_or_default();
+    let pager = Pager::new(
+        &list,
+        &format!("{}/licences", base(&partner, id)),
+        &[("course", &course_text), ("status", &status_filter)],
+    );
+    render(&LicencesPage {
+        page,
+        partner,
+        catalog,
+        courses,
+        list,
+        pager,
+        course_filter,
+        status_filter,
+    })
+}
+
+#[get("/partner/{code}/catalogs/{id}/licences/{licence_id}/deactivate")]
+async fn confirm_deactivate(
+    who: ManagerOrStaff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, licence_id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let for_catalog = catalog.clone();
+    db.run(move |conn| console::licence_in(conn, &actor, &for_catalog, licence_id))
+        .await?;
+    render(&ConfirmPage {
+        page,
+        title: "Deactivate a licence".into(),
+        question: "Deactivate this licence? The learner's enrolment goes back to audit and the seat is released.".into(),
+        action: format!("{}/licences/{licence_id}/deactivate", base(&partner, id)),
+        button: "Deactivate licence".into(),
+        back: format!("{}/licences", base(&partner, id)),
+        partner,
+        catalog,
+    })
+}
+
+#[post("/partner/{code}/catalogs/{id}/licences/{licence_id}/deactivate")]
+async fn deactivate(
+    who: ManagerOrStaff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+    form: web::Form<ReasonForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, licence_id) = path.into_inner();
+    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let reason = form.into_inner().reason;
+    let outcome = db
+        .transaction(move |conn| {
+            console::licence_in(conn, &actor, &catalog, licence_id)?;
+            enrollments::deactivate_licence(conn, &actor, licence_id, Some(&reason))
+        })
+        .await;
+    match outcome {
+        Ok(_) => session.success("Licence deactivated."),
+        Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&format!("{}/licences", base(&partner, id))))
+}
+
+#[get("/partner/{code}/catalogs/{id}/export/{kind}.csv")]
+async fn export(
+    who: ManagerOrStaff,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, String)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let (code, id, kind) = path.into_inner();
+    let kind = ExportKind::parse(&kind).ok_or(AppError::PageNotFound)?;
+    let (_, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let receiver = exports::stream(&db, &actor, &catalog, kind)?;
+    let body = futures_util::stream::unfold(receiver, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let filename = format!("{}-{}.csv", catalog.slug, kind.name());
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .streaming(body))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_invitations)
+        .service(invite)
+        .service(resend)
+        .service(confirm_remove_invitation)
+        .service(remove_invitation)
+        .service(learners)
+        .service(confirm_remove_learner)
+        .service(remove_learner)
+        .service(licences)
+        .service(confirm_deactivate)
+        .service(deactivate)
+        .service(export);
+}

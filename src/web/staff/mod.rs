@@ -1,0 +1,67 @@
+//! Staff administration: organisations, partners, courses, the shared pool, users.
+
+//mod courses;
+mod organisations;
+//mod partners;
+//mod users;
+
+use actix_web::{HttpResponse, get, web};
+use askama::Template;
+use serde::Deserialize;
+
+use super::auth::Staff;
+use super::error::AppError;
+use super::page::{Page, format_datetime, render};
+use crate::db::Db;
+use crate::services::overview::{self, StaffOverview};
+
+/// `?q=…&page=…` of every list page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub q: String,
+    pub page: Option<i64>,
+}
+
+impl ListQuery {
+    pub fn page_request(&self) -> crate::models::PageRequest {
+        crate::models::PageRequest::new(self.page, None)
+    }
+}
+
+/// `reason=…` on confirmations.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "staff/dashboard.html")]
+struct DashboardPage {
+    page: Page,
+    overview: StaffOverview,
+}
+
+impl DashboardPage {
+    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
+        format_datetime(at)
+    }
+}
+
+#[get("/staff")]
+async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpResponse, AppError> {
+    let actor = staff.0.actor();
+    let overview = db
+        .run(move |conn| overview::staff_overview(conn, &actor))
+        .await?;
+    render(&DashboardPage { page, overview })
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(dashboard);
+    organisations::routes(cfg);
+    //partners::routes(cfg);
+    //courses::routes(cfg);
+    //users::routes(cfg);
+}

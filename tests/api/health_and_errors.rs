@@ -1,0 +1,46 @@
+use reqwest::StatusCode;
+
+use crate::helpers::spawn_app;
+
+#[tokio::test]
+async fn healthz_answers_when_the_database_does() {
+    let app = spawn_app().await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status, StatusCode::OK);
+    assert_eq!(response.body, "ok");
+}
+
+#[tokio::test]
+async fn unknown_pages_get_the_not_found_page() {
+    let app = spawn_app().await;
+    let response = app.get("/no/such/page").await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    response.assert_contains("Not found");
+    response.assert_contains("<link rel=\"stylesheet\" href=\"/static/style.css\">");
+}
+
+#[tokio::test]
+async fn a_missing_record_is_a_not_found_page_without_internals() {
+    let app = spawn_app().await;
+    app.signed_in_staff().await;
+    let response = app.get("/staff/organisations/999999/edit").await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+    assert!(!response.body.contains("diesel"));
+    assert!(!response.body.contains("NotFound"));
+}
+
+#[tokio::test]
+async fn a_malformed_id_is_not_a_server_error() {
+    let app = spawn_app().await;
+    app.signed_in_staff().await;
+    let response = app.get("/staff/organisations/abc/edit").await;
+    assert!(response.status.is_client_error(), "{}", response.status);
+}
+
+#[tokio::test]
+async fn security_headers_are_sent() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+}

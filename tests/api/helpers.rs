@@ -1,0 +1,361 @@
+//! Spawns the real application on port 0 against a fresh database cloned from a
+//! migrated template, and talks to it over HTTP like a browser would.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::MigrationHarness;
+use partner_catalog::configuration::Settings;
+use partner_catalog::db::{Db, MIGRATIONS};
+use partner_catalog::domain::{EmailAddress, Password};
+use partner_catalog::models::users::User;
+use partner_catalog::services::accounts::{self, NewAccount};
+use partner_catalog::startup::Application;
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
+
+/// The server the tests use; `TEST_DATABASE_ADMIN_URL` may point elsewhere.
+pub fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn database_url(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).expect("admin url");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// Named after the migrations' contents, so a changed migration gets a new template.
+fn template_name() -> String {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("migrations dir")
+        .flat_map(|d| std::fs::read_dir(d.expect("entry").path()).expect("migration dir"))
+        .map(|f| f.expect("file").path())
+        .collect();
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in files {
+        hasher.update(file.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&file).expect("migration file"));
+    }
+    let digest = hasher.finalize();
+    format!(
+        "pc_tpl_{}",
+        digest
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    )
+}
+
+fn admin() -> PgConnection {
+    PgConnection::establish(&admin_url()).expect("the PostgreSQL server for tests must be running")
+}
+
+fn exists(conn: &mut PgConnection, name: &str) -> bool {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}')"
+    )))
+    .get_result(conn)
+    .expect("query pg_database")
+}
+
+fn template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = template_name();
+        let mut conn = admin();
+        // Other test processes may be creating the same template.
+        conn.batch_execute("SELECT pg_advisory_lock(4242)")
+            .expect("lock");
+        if !exists(&mut conn, &name) {
+            let building = format!("{name}_building");
+            conn.batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .expect("drop");
+            conn.batch_execute(&format!("CREATE DATABASE {building}"))
+                .expect("create template");
+            {
+                let mut db =
+                    PgConnection::establish(&database_url(&building)).expect("connect template");
+                db.run_pending_migrations(MIGRATIONS)
+                    .expect("migrate template");
+            }
+            conn.batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .expect("rename template");
+        }
+        drop_stale_test_databases(&mut conn);
+        conn.batch_execute("SELECT pg_advisory_unlock(4242)")
+            .expect("unlock");
+        name
+    })
+}
+
+/// Test databases are named `pc_test_<unix seconds>_<random>`; those over an hour old are dropped.
+fn drop_stale_test_databases(conn: &mut PgConnection) {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        datname: String,
+    }
+    let names: Vec<Name> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'pc\\_test\\_%'")
+            .load(conn)
+            .unwrap_or_default();
+    let now = chrono::Utc::now().timestamp();
+    for Name { datname } in names {
+        let created = datname
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<i64>().ok())
+            .unwrap_or(now);
+        if now - created > 3600 {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)"));
+        }
+    }
+}
+
+/// A fresh, migrated, empty database.
+pub fn fresh_database() -> String {
+    let template = template();
+    let name = format!(
+        "pc_test_{}_{}",
+        chrono::Utc::now().timestamp(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    admin()
+        .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+        .expect("clone template");
+    name
+}
+
+/// An empty database with no migrations applied.
+pub fn empty_database() -> String {
+    let name = format!(
+        "pc_test_{}_{}",
+        chrono::Utc::now().timestamp(),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    admin()
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create database");
+    name
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: Db,
+    pub database_url: String,
+    pub settings: Settings,
+    /// Keeps cookies, does not follow redirects: like a browser, but observable.
+    pub client: reqwest::Client,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let name = fresh_database();
+    let url = database_url(&name);
+    let var_dir = std::env::temp_dir().join(&name);
+    let mut settings = Settings::for_database(&url, var_dir);
+    configure(&mut settings);
+    let db = Db::connect(&settings).expect("pool");
+    let app = Application::build(settings.clone(), db.clone()).expect("build app");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        database_url: url,
+        settings,
+        client: new_client(),
+    }
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
+}
+
+pub struct Html {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Html {
+    pub fn assert_redirect_to(&self, location: &str) {
+        assert_eq!(
+            self.status,
+            StatusCode::SEE_OTHER,
+            "expected a redirect, got {}: {}",
+            self.status,
+            self.body
+        );
+        assert_eq!(self.location.as_deref(), Some(location));
+    }
+
+    pub fn assert_contains(&self, needle: &str) {
+        assert!(
+            self.body.contains(needle),
+            "expected {needle:?} in the page:\n{}",
+            self.body
+        );
+    }
+}
+
+async fn to_html(response: reqwest::Response) -> Html {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = response.text().await.expect("body");
+    Html {
+        status,
+        location,
+        body,
+    }
+}
+
+/// The CSRF token a page carries in its forms.
+pub fn csrf_in(body: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = body.find(marker)? + marker.len();
+    let end = body[start..].find('"')? + start;
+    Some(body[start..end].to_string())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Html {
+        to_html(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    /// A POST exactly as given: no token added.
+    pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)]) -> Html {
+        to_html(
+            self.client
+                .post(self.url(path))
+                .form(fields)
+                .send()
+                .await
+                .expect("POST"),
+        )
+        .await
+    }
+
+    /// The session's CSRF token, read from the sign-in page or any page.
+    pub async fn csrf_token(&self) -> String {
+        let page = self.get("/login").await;
+        if let Some(token) = csrf_in(&page.body) {
+            return token;
+        }
+        let page = self.get("/account").await;
+        csrf_in(&page.body).expect("a page with a CSRF token")
+    }
+
+    /// A POST from a form: carries the session's CSRF token.
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Html {
+        let token = self.csrf_token().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf_token", &token)];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Html {
+        self.post("/login", &[("email", email), ("password", password)])
+            .await
+    }
+
+    pub async fn sign_out(&self) -> Html {
+        self.post("/logout", &[]).await
+    }
+
+    /// Another browser against the same application.
+    pub fn another_browser(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            port: self.port,
+            db: self.db.clone(),
+            database_url: self.database_url.clone(),
+            settings: self.settings.clone(),
+            client: new_client(),
+        }
+    }
+
+    pub async fn create_user(&self, email: &str, password: &str, is_staff: bool) -> User {
+        let password = Password::parse(password).expect("test password");
+        let hash = accounts::hash_password(&password).expect("hash");
+        let email = EmailAddress::parse(email).expect("test email");
+        self.db
+            .transaction(move |conn| {
+                accounts::create_account(
+                    conn,
+                    &NewAccount {
+                        email,
+                        full_name: String::new(),
+                        password_hash: Some(hash),
+                        email_verified: true,
+                        is_staff,
+                    },
+                )
+            })
+            .await
+            .expect("create user")
+    }
+
+    /// A staff member, signed in in this browser.
+    pub async fn signed_in_staff(&self) -> User {
+        let user = self
+            .create_user("admin@example.org", "staff password 1", true)
+            .await;
+        self.sign_in("admin@example.org", "staff password 1")
+            .await
+            .assert_redirect_to("/");
+        user
+    }
+
+    /// A user without any role, signed in in this browser.
+    pub async fn signed_in_learner(&self) -> User {
+        let user = self
+            .create_user("learner@example.org", "learner password 1", false)
+            .await;
+        self.sign_in("learner@example.org", "learner password 1")
+            .await
+            .assert_redirect_to("/");
+        user
+    }
+
+    /// Runs a query against the app's database.
+    pub async fn count(&self, table: &'static str) -> i64 {
+        self.db
+            .run(move |conn| {
+                #[derive(QueryableByName)]
+                struct Count {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    n: i64,
+                }
+                let row: Count = diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                    .get_result(conn)?;
+                Ok(row.n)
+            })
+            .await
+            .expect("count")
+    }
+}

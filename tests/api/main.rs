@@ -1,0 +1,11 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod accounts;
+mod console;
+mod constraints;
+mod csrf;
+mod health_and_errors;
+mod helpers;
+mod journey;
+mod migrations;
+mod staff;
