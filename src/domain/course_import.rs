@@ -43,6 +43,17 @@ pub fn parse_optional_datetime(raw: &str) -> Result<Option<DateTime<Utc>>, Strin
 
 /// Parses every row, reporting every bad one; returns rows only when all are good.
 pub fn parse_course_csv(text: &str) -> Result<Vec<CourseRow>, Vec<RowError>> {
+    let (rows, errors) = parse_course_rows(text);
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+/// The rows that parsed and the errors of those that did not, so that later checks
+/// (against the database) can report on the good rows too.
+pub fn parse_course_rows(text: &str) -> (Vec<CourseRow>, Vec<RowError>) {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -51,22 +62,24 @@ pub fn parse_course_csv(text: &str) -> Result<Vec<CourseRow>, Vec<RowError>> {
     let header: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|c| c.trim().to_lowercase()).collect(),
         Err(e) => {
-            return Err(vec![RowError {
+            let error = RowError {
                 line: 1,
                 message: format!("the header cannot be read: {e}"),
-            }]);
+            };
+            return (Vec::new(), vec![error]);
         }
     };
     let expected: Vec<String> = COURSE_IMPORT_HEADER.iter().map(|s| s.to_string()).collect();
     if header != expected {
-        return Err(vec![RowError {
+        let error = RowError {
             line: 1,
             message: format!(
                 "the header must be exactly {} (found {})",
                 COURSE_IMPORT_HEADER.join(","),
                 header.join(",")
             ),
-        }]);
+        };
+        return (Vec::new(), vec![error]);
     }
     let mut rows = Vec::new();
     let mut errors = Vec::new();
@@ -177,11 +190,7 @@ pub fn parse_course_csv(text: &str) -> Result<Vec<CourseRow>, Vec<RowError>> {
             message: "the file has no course rows".into(),
         });
     }
-    if errors.is_empty() {
-        Ok(rows)
-    } else {
-        Err(errors)
-    }
+    (rows, errors)
 }
 
 #[cfg(test)]

@@ -177,11 +177,7 @@ pub fn import_csv(
     csv_text: &str,
 ) -> Result<std::result::Result<Vec<Course>, ImportRejected>> {
     require_staff(actor)?;
-    let rows = match course_import::parse_course_csv(csv_text) {
-        Ok(rows) => rows,
-        Err(errors) => return Ok(Err(ImportRejected(errors))),
-    };
-    let mut errors = Vec::new();
+    let (rows, mut errors) = course_import::parse_course_rows(csv_text);
     let mut organisation_ids: HashMap<String, Option<i64>> = HashMap::new();
     for row in &rows {
         if !organisation_ids.contains_key(&row.organisation) {
@@ -212,6 +208,7 @@ pub fn import_csv(
         }
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|e| e.line);
         return Ok(Err(ImportRejected(errors)));
     }
     let mut created = Vec::with_capacity(rows.len());

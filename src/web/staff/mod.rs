@@ -1,9 +1,9 @@
 //! Staff administration: organisations, partners, courses, the shared pool, users.
 
-//mod courses;
+mod courses;
 mod organisations;
-//mod partners;
-//mod users;
+mod partners;
+mod users;
 
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
@@ -36,6 +36,13 @@ pub struct ReasonForm {
     pub reason: String,
 }
 
+impl ReasonForm {
+    /// The reason when one was given.
+    pub fn optional(&self) -> Option<&str> {
+        Some(self.reason.trim()).filter(|r| !r.is_empty())
+    }
+}
+
 #[derive(Template)]
 #[template(path = "staff/dashboard.html")]
 struct DashboardPage {
@@ -61,7 +68,7 @@ async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRe
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
     organisations::routes(cfg);
-    //partners::routes(cfg);
-    //courses::routes(cfg);
-    //users::routes(cfg);
+    partners::routes(cfg);
+    courses::routes(cfg);
+    users::routes(cfg);
 }

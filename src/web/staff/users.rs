@@ -1,0 +1,177 @@
+use actix_web::{HttpResponse, get, post, web};
+use askama::Template;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::{ListQuery, ReasonForm};
+use crate::db::Db;
+use crate::error::Error;
+use crate::models::Paginated;
+use crate::models::partners::Partner;
+use crate::models::users::User;
+use crate::services::users;
+use crate::web::auth::Staff;
+use crate::web::error::AppError;
+use crate::web::page::{Page, Pager, format_datetime, format_optional_datetime, render, see_other};
+use crate::web::session::TypedSession;
+
+#[derive(Template)]
+#[template(path = "staff/users.html")]
+struct ListPage {
+    page: Page,
+    list: Paginated<User>,
+    pager: Pager,
+    search: String,
+}
+
+impl ListPage {
+    fn when(&self, at: &Option<DateTime<Utc>>) -> String {
+        format_optional_datetime(at)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "staff/user.html")]
+struct UserPage {
+    page: Page,
+    user: User,
+    partner: Option<Partner>,
+    is_self: bool,
+}
+
+impl UserPage {
+    fn joined(&self) -> String {
+        format_datetime(&self.user.created_at)
+    }
+
+    fn when(&self, at: &Option<DateTime<Utc>>) -> String {
+        format_optional_datetime(at)
+    }
+}
+
+#[get("/staff/users")]
+async fn list(
+    staff: Staff,
+    page: Page,
+    db: web::Data<Db>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, AppError> {
+    let actor = staff.0.actor();
+    let (search, request) = (query.q.clone(), query.page_request());
+    let list = db
+        .run(move |conn| users::list(conn, &actor, &search, request))
+        .await?;
+    let pager = Pager::new(&list, "/staff/users", &[("q", &query.q)]);
+    render(&ListPage {
+        page,
+        list,
+        pager,
+        search: query.q.clone(),
+    })
+}
+
+#[get("/staff/users/{id}")]
+async fn show(
+    staff: Staff,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let actor = staff.0.actor();
+    let id = path.into_inner();
+    let (user, partner) = db.run(move |conn| users::find(conn, &actor, id)).await?;
+    let is_self = staff.0.user.id == user.id;
+    render(&UserPage {
+        page,
+        user,
+        partner,
+        is_self,
+    })
+}
+
+#[derive(Debug, Deserialize)]
+struct StaffForm {
+    #[serde(default)]
+    is_staff: String,
+    #[serde(flatten)]
+    reason: ReasonForm,
+}
+
+#[derive(Debug, Deserialize)]
+struct ActiveForm {
+    #[serde(default)]
+    is_active: String,
+    #[serde(flatten)]
+    reason: ReasonForm,
+}
+
+/// Refusals (such as changing one's own role) are shown on the user's page.
+fn back_to_user(
+    session: &TypedSession,
+    id: i64,
+    outcome: Result<String, Error>,
+) -> Result<HttpResponse, AppError> {
+    match outcome {
+        Ok(message) => session.success(message),
+        Err(Error::Conflict(message)) => session.error(message),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&format!("/staff/users/{id}")))
+}
+
+#[post("/staff/users/{id}/staff")]
+async fn set_staff(
+    staff: Staff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+    form: web::Form<StaffForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = staff.0.actor();
+    let id = path.into_inner();
+    let form = form.into_inner();
+    let is_staff = form.is_staff == "1";
+    let outcome = db
+        .transaction(move |conn| {
+            let user = users::set_staff(conn, &actor, id, is_staff, form.reason.optional())?;
+            Ok(if user.is_staff {
+                format!("{} is now staff.", user.email)
+            } else {
+                format!("{} is no longer staff.", user.email)
+            })
+        })
+        .await;
+    back_to_user(&session, id, outcome)
+}
+
+#[post("/staff/users/{id}/active")]
+async fn set_active(
+    staff: Staff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+    form: web::Form<ActiveForm>,
+) -> Result<HttpResponse, AppError> {
+    let actor = staff.0.actor();
+    let id = path.into_inner();
+    let form = form.into_inner();
+    let is_active = form.is_active == "1";
+    let outcome = db
+        .transaction(move |conn| {
+            let user = users::set_active(conn, &actor, id, is_active, form.reason.optional())?;
+            Ok(if user.is_active {
+                format!("{} can sign in again.", user.email)
+            } else {
+                format!("{} is deactivated and can no longer sign in.", user.email)
+            })
+        })
+        .await;
+    back_to_user(&session, id, outcome)
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(show)
+        .service(set_staff)
+        .service(set_active);
+}
