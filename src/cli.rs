@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use crate::configuration::Settings;
 use crate::db::{self, Db};
 use crate::domain::{EmailAddress, Password, SecretToken};
+use crate::mail::Worker;
 use crate::startup::Application;
 use crate::{demo, services, telemetry};
 
@@ -93,6 +94,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 "Partner Catalog is listening on {base_url} (port {})",
                 app.port()
             );
+            match app.mail_destination() {
+                Some(to) => println!("Emails are sent to {to}."),
+                None => {
+                    println!("Emails wait in the outbox for a separate worker (RUN_WORKER=false).")
+                }
+            }
             if let Some(sign_ins) = sign_ins {
                 println!("{sign_ins}");
             }
@@ -133,8 +140,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{}", demo::seed(&db).await?);
         }
         Command::Worker => {
-            let _db = prepare_database(&settings)?;
-            anyhow::bail!("the email worker is not part of this version yet");
+            let db = prepare_database(&settings)?;
+            let worker = Worker::from_settings(&settings, db)?;
+            println!(
+                "Email worker sending through {}; Ctrl-C stops it.",
+                worker.transport().describe()
+            );
+            worker.run(crate::mail::worker::shutdown_signal()).await;
         }
     }
     Ok(())

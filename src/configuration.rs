@@ -23,8 +23,14 @@ pub struct Settings {
     pub session_key: SecretString,
     pub smtp_url: Option<SecretString>,
     pub email_from: String,
-    /// Directory for local state: the development session key and `.eml` files.
+    /// Directory for local state: the development session key, by default `.eml` files.
     pub var_dir: PathBuf,
+    /// Where emails are written as `.eml` files when `SMTP_URL` is unset.
+    pub mail_dir: PathBuf,
+    /// Attempts before an email is marked failed.
+    pub email_max_attempts: i32,
+    /// First retry delay; each further attempt waits twice as long (capped).
+    pub email_retry_base_seconds: i64,
     pub invitation_ttl_days: i64,
     pub reminder_days_before_expiry: i64,
     /// Least time between two sends of one invitation (resend rate limit).
@@ -112,7 +118,12 @@ impl Settings {
             smtp_url: var("SMTP_URL").map(SecretString::from),
             email_from: var("EMAIL_FROM")
                 .unwrap_or_else(|| "Partner Catalog <no-reply@localhost>".into()),
+            mail_dir: var("MAIL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| var_dir.join("mail")),
             var_dir,
+            email_max_attempts: parse_var("EMAIL_MAX_ATTEMPTS", 8)?,
+            email_retry_base_seconds: parse_var("EMAIL_RETRY_BASE_SECONDS", 30)?,
             invitation_ttl_days: parse_var("INVITATION_TTL_DAYS", 30)?,
             reminder_days_before_expiry: parse_var("REMINDER_DAYS_BEFORE_EXPIRY", 3)?,
             resend_interval_seconds: parse_var("RESEND_INTERVAL_SECONDS", 60)?,
@@ -135,7 +146,10 @@ impl Settings {
             session_key: SecretString::from("k".repeat(64)),
             smtp_url: None,
             email_from: "Partner Catalog <no-reply@localhost>".into(),
+            mail_dir: var_dir.join("mail"),
             var_dir,
+            email_max_attempts: 8,
+            email_retry_base_seconds: 30,
             invitation_ttl_days: 30,
             reminder_days_before_expiry: 3,
             resend_interval_seconds: 0,

@@ -15,6 +15,7 @@ use anyhow::Context;
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::error::Error;
+use crate::mail::Worker;
 use crate::web as app_web;
 
 /// Largest urlencoded form accepted (pasted address lists, CSV text).
@@ -25,23 +26,52 @@ pub const PAYLOAD_LIMIT_BYTES: usize = 11 * 1024 * 1024;
 pub struct Application {
     port: u16,
     server: Server,
+    /// The email worker, when `RUN_WORKER` asks for it in this process.
+    worker: Option<Worker>,
 }
 
 impl Application {
     pub fn build(settings: Settings, db: Db) -> anyhow::Result<Self> {
+        let worker = if settings.run_worker {
+            Some(Worker::from_settings(&settings, db.clone())?)
+        } else {
+            None
+        };
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let server = run(listener, settings, db)?;
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Where this process sends emails, when it runs the worker.
+    pub fn mail_destination(&self) -> Option<String> {
+        self.worker.as_ref().map(|w| w.transport().describe())
+    }
+
+    /// Serves (and sends emails) until the server is stopped; the worker finishes
+    /// its batch under way before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let worker = self.worker.map(|worker| {
+            tokio::spawn(worker.run(async move {
+                let _ = stopped.await;
+            }))
+        });
+        let outcome = self.server.await;
+        let _ = stop.send(());
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
+        outcome
     }
 }
 

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::outbound_emails;
+use super::{PageRequest, Paginate, Paginated, contains_pattern};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = outbound_emails)]
@@ -22,6 +23,22 @@ pub struct OutboundEmail {
     pub sent_at: Option<DateTime<Utc>>,
     pub partner_id: Option<i64>,
     pub invitation_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A list row: everything but the bodies and the sealed secret.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbound_emails)]
+pub struct OutboundEmailSummary {
+    pub id: i64,
+    pub kind: String,
+    pub to_address: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -63,6 +80,31 @@ pub fn for_invitation(
         .select(OutboundEmail::as_select())
         .order(outbound_emails::id)
         .load(conn)
+}
+
+/// Newest first, optionally of one status and to addresses containing `recipient`.
+pub fn search(
+    conn: &mut PgConnection,
+    status: Option<&str>,
+    recipient: &str,
+    page: PageRequest,
+) -> QueryResult<Paginated<OutboundEmailSummary>> {
+    let mut query = outbound_emails::table
+        .select(OutboundEmailSummary::as_select())
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(outbound_emails::status.eq(status.to_string()));
+    }
+    if !recipient.trim().is_empty() {
+        query = query.filter(outbound_emails::to_address.ilike(contains_pattern(recipient)));
+    }
+    query
+        .order((
+            outbound_emails::created_at.desc(),
+            outbound_emails::id.desc(),
+        ))
+        .paginate(page)
+        .load_page(conn)
 }
 
 /// Claims up to `limit` due emails: rows another worker holds are skipped, and each
@@ -130,15 +172,17 @@ pub fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> QueryResult
         .map(drop)
 }
 
-/// Queues an email again now (staff "retry").
+/// Queues a failed email again now with a fresh round of attempts (staff "retry").
+/// Only failed ones: a queued email may be in a worker's hands.
 pub fn requeue(conn: &mut PgConnection, id: i64) -> QueryResult<usize> {
     diesel::update(
         outbound_emails::table
             .find(id)
-            .filter(outbound_emails::status.ne("sent")),
+            .filter(outbound_emails::status.eq("failed")),
     )
     .set((
         outbound_emails::status.eq("queued"),
+        outbound_emails::attempts.eq(0),
         outbound_emails::next_attempt_at.eq(diesel::dsl::now),
     ))
     .execute(conn)
