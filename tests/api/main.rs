@@ -8,4 +8,5 @@ mod health_and_errors;
 mod helpers;
 mod journey;
 mod migrations;
+mod rules;
 mod staff;
