@@ -11,6 +11,7 @@ pub mod exports;
 pub mod invitations;
 pub mod learning;
 pub mod organisations;
+pub mod outbox;
 pub mod overview;
 pub mod partners;
 pub mod profile;

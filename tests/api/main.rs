@@ -8,6 +8,8 @@ mod csrf;
 mod health_and_errors;
 mod helpers;
 mod journey;
+mod mail;
 mod migrations;
 mod rules;
+mod smtp_server;
 mod staff;

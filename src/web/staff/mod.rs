@@ -2,6 +2,7 @@
 
 mod courses;
 mod organisations;
+mod outbox;
 mod partners;
 mod users;
 
@@ -68,6 +69,7 @@ async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRe
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
     organisations::routes(cfg);
+    outbox::routes(cfg);
     partners::routes(cfg);
     courses::routes(cfg);
     users::routes(cfg);
