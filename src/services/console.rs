@@ -305,20 +305,6 @@ pub fn test_address(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::split_addresses;
-
-    #[test]
-    fn pasted_addresses_split_on_lines_commas_and_spaces() {
-        assert_eq!(
-            split_addresses("a@x.com, b@x.com;c@x.com\n\n d@x.com "),
-            vec!["a@x.com", "b@x.com", "c@x.com", "d@x.com"]
-        );
-        assert!(split_addresses("  \n ").is_empty());
-    }
-}
-
 /// An invitation of this catalog, for the console's actions.
 pub fn invitation_in(
     conn: &mut PgConnection,
@@ -360,4 +346,18 @@ pub fn learner_in(
     let learner = learners::find(conn, catalog.id, user_id)?.ok_or(Error::NotFound("learner"))?;
     let user = users::find(conn, user_id)?;
     Ok((learner, user.email))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_addresses;
+
+    #[test]
+    fn pasted_addresses_split_on_lines_commas_and_spaces() {
+        assert_eq!(
+            split_addresses("a@x.com, b@x.com;c@x.com\n\n d@x.com "),
+            vec!["a@x.com", "b@x.com", "c@x.com", "d@x.com"]
+        );
+        assert!(split_addresses("  \n ").is_empty());
+    }
 }

@@ -118,10 +118,11 @@ async fn enrol(
                 "You keep access at {mode}: this catalog's paid seats for courses are all in use. Ask the catalog's support contact for a seat."
             ),
         ),
-        refused @ CourseAccess::Refused(_) => match refused.into_result() {
-            Err(e) => session.error(e.public_message()),
-            Ok(_) => {}
-        },
+        refused @ CourseAccess::Refused(_) => {
+            if let Err(e) = refused.into_result() {
+                session.error(e.public_message());
+            }
+        }
     }
     Ok(see_other("/my"))
 }
