@@ -96,6 +96,13 @@ pub fn find_licence(
         .optional()
 }
 
+pub fn find_licence_by_id(conn: &mut PgConnection, id: i64) -> QueryResult<Licence> {
+    licences::table
+        .find(id)
+        .select(Licence::as_select())
+        .first(conn)
+}
+
 pub fn lock_licence(conn: &mut PgConnection, id: i64) -> QueryResult<Licence> {
     licences::table
         .find(id)

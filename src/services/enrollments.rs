@@ -249,6 +249,9 @@ pub fn deactivate_owned_by_catalog(
     user_id: i64,
     reason: &str,
 ) -> Result<Vec<i64>> {
+    // The learner first, as course access does: licence and enrolment rows are then
+    // always locked in the same order.
+    users::lock(conn, user_id)?;
     let owned = enrollments::active_owned_by_catalog_for_user(conn, catalog.id, user_id)?;
     for licence in &owned {
         deactivate(conn, catalog, licence, reason)?;
@@ -269,10 +272,13 @@ pub fn deactivate_licence(
     licence_id: i64,
     reason: Option<&str>,
 ) -> Result<Licence> {
-    let licence = enrollments::lock_licence(conn, licence_id).map_err(|e| match e {
+    let found = enrollments::find_licence_by_id(conn, licence_id).map_err(|e| match e {
         diesel::result::Error::NotFound => Error::NotFound("licence"),
         other => other.into(),
     })?;
+    // The learner first, as course access does, so that the two never deadlock.
+    users::lock(conn, found.user_id)?;
+    let licence = enrollments::lock_licence(conn, licence_id)?;
     let catalog = catalogs::find(conn, licence.catalog_id)?;
     require_partner_access(actor, catalog.partner_id, "licence")?;
     if !licence.is_active {

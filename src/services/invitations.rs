@@ -370,17 +370,23 @@ pub fn remove(
     let mut deactivated = Vec::new();
     if status == InvitationStatus::Accepted {
         if let Some(user_id) = invitation.user_id {
+            // A learner who joined again through a newer invitation stays, with their licences.
+            let mut stays = false;
             if let Some(learner) = learners::find(conn, catalog.id, user_id)? {
                 if learner.is_active && learner.invitation_id == invitation.id {
                     learners::deactivate(conn, learner.id, now)?;
+                } else {
+                    stays = learner.is_active;
                 }
             }
-            deactivated = enrollments::deactivate_owned_by_catalog(
-                conn,
-                &catalog,
-                user_id,
-                "learner_removed",
-            )?;
+            if !stays {
+                deactivated = enrollments::deactivate_owned_by_catalog(
+                    conn,
+                    &catalog,
+                    user_id,
+                    "learner_removed",
+                )?;
+            }
         }
     }
     Event::new(events::INVITATION_REMOVED, catalog.partner_id, catalog.id)

@@ -400,3 +400,65 @@ async fn rule_7_the_same_learner_through_two_catalogs_at_once_gets_one_licence()
         "one seat per learner, from one catalog"
     );
 }
+
+type Job = Box<dyn FnOnce(&mut PgConnection) -> Result<Option<CourseAccess>> + Send>;
+
+/// A licence of A is deactivated (`remove_learner`: by removing its holder from A;
+/// otherwise directly) at the moment its holder asks for the course through B.
+async fn deactivation_races_course_access(remove_learner: bool) {
+    let (_turn, app) = big_app().await;
+    let w = world(&app).await;
+    let a = catalog(&app, &w, Spec::default()).await;
+    let b = catalog(
+        &app,
+        &w,
+        Spec {
+            name: "Beta Academy".into(),
+            partner_b: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    for i in 0..20 {
+        let u = user(&app, &format!("race{i}@example.org"), true).await;
+        join(&app, &w, a.id, &u).await;
+        join(&app, &w, b.id, &u).await;
+        let CourseAccess::Granted { licence_id } = access(&app, &u, a.id, w.paid).await else {
+            panic!("a seat of A");
+        };
+        // The platform lost the paid mode: the request through B relies on the licence.
+        set_enrollment(&app, u.id, w.paid, "audit").await;
+        let (staff, user_id) = (w.staff(), u.id);
+        let deactivate: Job = if remove_learner {
+            Box::new(move |conn: &mut PgConnection| {
+                services::invitations::remove_learner(conn, &staff, a.id, user_id, None)
+                    .map(|_| None)
+            })
+        } else {
+            Box::new(move |conn: &mut PgConnection| {
+                services::enrollments::deactivate_licence(conn, &staff, licence_id, None)
+                    .map(|_| None)
+            })
+        };
+        let job = request(&u, b.id, w.paid);
+        let use_it: Job = Box::new(move |conn: &mut PgConnection| job(conn).map(Some));
+        let results = at_once(&app.db, vec![deactivate, use_it]).await;
+        assert!(results.iter().all(|r| r.is_ok()), "round {i}: {results:?}");
+        assert_eq!(licence_rows(&app, u.id, w.paid).await, 1);
+        assert_eq!(
+            enrollment(&app, u.id, w.paid).await.unwrap().mode == "verified",
+            licence(&app, u.id, w.paid).await.unwrap().is_active,
+            "round {i}: verified exactly when the licence is active"
+        );
+    }
+}
+
+#[tokio::test]
+async fn rule_7_deactivating_a_licence_while_it_is_used_elsewhere_never_fails() {
+    deactivation_races_course_access(false).await;
+}
+
+#[tokio::test]
+async fn rule_6_removing_a_learner_while_their_licence_is_used_elsewhere_never_fails() {
+    deactivation_races_course_access(true).await;
+}

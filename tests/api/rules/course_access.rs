@@ -572,3 +572,43 @@ async fn rule_7_a_learner_removed_and_back_is_granted_the_same_licence() {
     );
     assert_eq!(licence_rows(&app, ada.id, w.paid).await, 1);
 }
+
+#[tokio::test]
+async fn rule_6_removing_a_stale_invitation_keeps_a_learner_active_through_a_newer_one() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let c = catalog(&app, &w, Spec::default()).await;
+    let ada = user(&app, "ada@old.example", true).await;
+    let old = join(&app, &w, c.id, &ada).await;
+    let id = ada.id;
+    let ada = app
+        .db
+        .run(move |conn| {
+            Ok(partner_catalog::models::users::change_email(
+                conn,
+                id,
+                "ada@new.example",
+            )?)
+        })
+        .await
+        .unwrap();
+    let current = join(&app, &w, c.id, &ada).await;
+    let CourseAccess::Granted { licence_id } = access(&app, &ada, c.id, w.paid).await else {
+        panic!("grant");
+    };
+    // The old address's invitation is withdrawn; the learner stays, through the new one.
+    remove(&app, w.staff(), old.id).await.unwrap();
+    let row = learner(&app, c.id, ada.id).await.unwrap();
+    assert!(row.is_active);
+    assert_eq!(row.invitation_id, current.id);
+    let l = licence(&app, ada.id, w.paid).await.unwrap();
+    assert_eq!(l.id, licence_id);
+    assert!(
+        l.is_active,
+        "an active learner keeps the catalog's licences"
+    );
+    assert_eq!(
+        enrollment(&app, ada.id, w.paid).await.unwrap().mode,
+        "verified"
+    );
+}
