@@ -48,6 +48,8 @@ async fn a_manager_builds_a_catalog_invites_revokes_exports_and_audits_in_a_brow
         return;
     }
     let app = spawn_app().await;
-    partner_catalog::demo::seed(&app.db).await.expect("demo data");
+    partner_catalog::demo::seed(&app.db)
+        .await
+        .expect("demo data");
     run_script("tests/browser/manager_console.mjs", &app.address).await;
 }

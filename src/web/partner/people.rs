@@ -74,17 +74,27 @@ struct InvitationQuery {
     page: Option<i64>,
 }
 
+/// The invite form as it is shown again: what was typed and what was wrong with it.
+#[derive(Default)]
+struct TypedInvites {
+    emails: String,
+    errors: FieldErrors,
+    report: Option<InviteReport>,
+}
+
 async fn invitations_page(
     req: &HttpRequest,
     who: &ManagerOrStaff,
     db: &Db,
-    code: String,
-    id: i64,
+    (code, id): (String, i64),
     query: &InvitationQuery,
-    emails: String,
-    errors: FieldErrors,
-    report: Option<InviteReport>,
+    typed: TypedInvites,
 ) -> Result<InvitationsPage, AppError> {
+    let TypedInvites {
+        emails,
+        errors,
+        report,
+    } = typed;
     let actor = who.actor();
     let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
@@ -129,20 +139,7 @@ async fn list_invitations(
     query: web::Query<InvitationQuery>,
 ) -> Result<HttpResponse, AppError> {
     let (code, id) = path.into_inner();
-    render(
-        &invitations_page(
-            &req,
-            &who,
-            &db,
-            code,
-            id,
-            &query,
-            String::new(),
-            FieldErrors::new(),
-            None,
-        )
-        .await?,
-    )
+    render(&invitations_page(&req, &who, &db, (code, id), &query, TypedInvites::default()).await?)
 }
 
 #[derive(Deserialize)]
@@ -195,23 +192,48 @@ async fn invite(
                 &req,
                 &who,
                 &db,
-                code,
-                id,
+                (code, id),
                 &query,
-                kept.join("\n"),
-                FieldErrors::new(),
-                Some(report),
+                TypedInvites {
+                    emails: kept.join("\n"),
+                    errors: FieldErrors::new(),
+                    report: Some(report),
+                },
             )
             .await?;
             render_invalid(&page)
         }
         Err(Error::Invalid(errors)) => render_invalid(
-            &invitations_page(&req, &who, &db, code, id, &query, text, errors, None).await?,
+            &invitations_page(
+                &req,
+                &who,
+                &db,
+                (code, id),
+                &query,
+                TypedInvites {
+                    emails: text,
+                    errors,
+                    report: None,
+                },
+            )
+            .await?,
         ),
         Err(e @ Error::CatalogUnavailable(_)) => {
             let errors = FieldErrors::single("emails", e.public_message());
             render_invalid(
-                &invitations_page(&req, &who, &db, code, id, &query, text, errors, None).await?,
+                &invitations_page(
+                    &req,
+                    &who,
+                    &db,
+                    (code, id),
+                    &query,
+                    TypedInvites {
+                        emails: text,
+                        errors,
+                        report: None,
+                    },
+                )
+                .await?,
             )
         }
         Err(e) => Err(e.into()),
@@ -332,7 +354,13 @@ async fn remove_invitation(
         })
         .await;
     match outcome {
-        Ok(removed) => session.success(format!("{} removed.", removed.email)),
+        Ok(removed) if removed.accepted_at.is_some() => {
+            session.success(format!("{} was removed from the catalog.", removed.email))
+        }
+        Ok(revoked) => session.success(format!(
+            "The invitation to {} was revoked; its link no longer works.",
+            revoked.email
+        )),
         Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),
     }
