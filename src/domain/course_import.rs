@@ -54,6 +54,9 @@ pub fn parse_course_csv(text: &str) -> Result<Vec<CourseRow>, Vec<RowError>> {
 /// The rows that parsed and the errors of those that did not, so that later checks
 /// (against the database) can report on the good rows too.
 pub fn parse_course_rows(text: &str) -> (Vec<CourseRow>, Vec<RowError>) {
+    // Browsers send a textarea's lines ending in CRLF, which throws off the reader's line
+    // numbers; reported lines must match what the person sees.
+    let text = text.replace("\r\n", "\n");
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -225,6 +228,15 @@ mod tests {
         assert!(errors[1].message.contains("modes"));
         assert!(errors[1].message.contains("start"));
         assert!(errors[2].message.contains("already appears on line 3"));
+    }
+
+    #[test]
+    fn line_numbers_are_the_same_with_crlf_line_ends() {
+        let csv = "key,title,organisation,modes,start,end\r\n\
+                   course-v1:ACMEx+A+2026,Fine,ACMEx,audit,,\r\n\
+                   course-v1:ACMEx+B+2026,,ACMEx,audit,,\r\n";
+        let errors = parse_course_csv(csv).unwrap_err();
+        assert_eq!(errors[0].line, 3);
     }
 
     #[test]

@@ -92,6 +92,21 @@ pub fn list(
         .load_page(conn)
 }
 
+/// The latest entries of a partner, newest first, without counting them all.
+pub fn recent_for_partner(
+    conn: &mut PgConnection,
+    partner_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    audit_entries::table
+        .left_join(users::table.on(users::id.nullable().eq(audit_entries::actor_user_id)))
+        .filter(audit_entries::partner_id.eq(partner_id))
+        .select(AuditRow::as_select())
+        .order((audit_entries::occurred_at.desc(), audit_entries::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
 /// Every entry about one object, oldest first.
 pub fn for_object(
     conn: &mut PgConnection,

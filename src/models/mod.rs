@@ -73,8 +73,10 @@ impl<T> Paginated<T> {
     }
 }
 
-/// Wraps a query with `COUNT(*) OVER ()` so one round trip returns a page and the total.
-#[derive(Debug, Clone, Copy, QueryId)]
+/// A query to be read one page at a time. The page is one `LIMIT … OFFSET` query that
+/// can walk an index in order; the total is a separate `COUNT(*)`, run only when the page
+/// does not already tell it (a short page is the last one).
+#[derive(Debug, Clone, Copy)]
 pub struct PaginatedQuery<T> {
     query: T,
     page: i64,
@@ -97,38 +99,80 @@ impl<T> Paginate for T {
     }
 }
 
-impl<T: Query> Query for PaginatedQuery<T> {
-    type SqlType = (T::SqlType, BigInt);
+/// `query LIMIT n OFFSET m`, borrowing the query so it can also be counted.
+pub struct PageOf<'q, T> {
+    query: &'q T,
+    limit: i64,
+    offset: i64,
 }
 
-impl<T> diesel::RunQueryDsl<PgConnection> for PaginatedQuery<T> {}
+impl<T: Query> Query for PageOf<'_, T> {
+    type SqlType = T::SqlType;
+}
 
-impl<T> QueryFragment<Pg> for PaginatedQuery<T>
-where
-    T: QueryFragment<Pg>,
-{
+impl<T> QueryId for PageOf<'_, T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T> RunQueryDsl<PgConnection> for PageOf<'_, T> {}
+
+impl<T: QueryFragment<Pg>> QueryFragment<Pg> for PageOf<'_, T> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("SELECT *, COUNT(*) OVER () FROM (");
         self.query.walk_ast(out.reborrow())?;
-        out.push_sql(") t LIMIT ");
-        out.push_bind_param::<BigInt, _>(&self.per_page)?;
+        out.push_sql(" LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.limit)?;
         out.push_sql(" OFFSET ");
         out.push_bind_param::<BigInt, _>(&self.offset)?;
         Ok(())
     }
 }
 
-impl<T: Query> PaginatedQuery<T> {
-    pub fn load_page<'a, U>(self, conn: &mut PgConnection) -> QueryResult<Paginated<U>>
+/// `SELECT COUNT(*) FROM (query) t`.
+pub struct CountOf<'q, T> {
+    query: &'q T,
+}
+
+impl<T> Query for CountOf<'_, T> {
+    type SqlType = BigInt;
+}
+
+impl<T> QueryId for CountOf<'_, T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T> RunQueryDsl<PgConnection> for CountOf<'_, T> {}
+
+impl<T: QueryFragment<Pg>> QueryFragment<Pg> for CountOf<'_, T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT COUNT(*) FROM (");
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(") t");
+        Ok(())
+    }
+}
+
+impl<T: Query + QueryFragment<Pg>> PaginatedQuery<T> {
+    pub fn load_page<U>(self, conn: &mut PgConnection) -> QueryResult<Paginated<U>>
     where
-        Self: diesel::query_dsl::LoadQuery<'a, PgConnection, (U, i64)>,
+        for<'q> PageOf<'q, T>: diesel::query_dsl::LoadQuery<'q, PgConnection, U>,
     {
-        let (page, per_page) = (self.page, self.per_page);
-        let rows = self.load::<(U, i64)>(conn)?;
-        // A page past the end carries no count; it shows as empty.
-        let total = rows.first().map(|(_, total)| *total).unwrap_or(0);
+        let (page, per_page, offset) = (self.page, self.per_page, self.offset);
+        let items: Vec<U> = PageOf {
+            query: &self.query,
+            limit: per_page,
+            offset,
+        }
+        .load(conn)?;
+        let count = items.len() as i64;
+        let total = if (count > 0 || offset == 0) && count < per_page {
+            offset + count
+        } else {
+            CountOf { query: &self.query }.get_result(conn)?
+        };
         Ok(Paginated {
-            items: rows.into_iter().map(|(item, _)| item).collect(),
+            items,
             page,
             per_page,
             total,

@@ -10,6 +10,7 @@ pub struct Viewer<'a> {
     pub email_verified: bool,
     pub is_active_learner: bool,
     pub has_pending_invitation: bool,
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 pub fn can_see(viewer: &Viewer<'_>, catalog: &Catalog, patterns: &EmailPatterns) -> bool {
@@ -17,5 +18,12 @@ pub fn can_see(viewer: &Viewer<'_>, catalog: &Catalog, patterns: &EmailPatterns)
         || viewer.is_active_learner
         || viewer.has_pending_invitation
         || (viewer.email_verified && patterns.matches(viewer.email))
-        || super::joining::may_self_enroll(catalog, patterns, viewer.email, viewer.email_verified)
+        || may_join_now(viewer, catalog, patterns)
+}
+
+/// Self-enrolment that would succeed now: rule 4 also wants the catalog active.
+pub fn may_join_now(viewer: &Viewer<'_>, catalog: &Catalog, patterns: &EmailPatterns) -> bool {
+    !viewer.is_active_learner
+        && catalog.is_active_at(viewer.now)
+        && super::joining::may_self_enroll(catalog, patterns, viewer.email, viewer.email_verified)
 }

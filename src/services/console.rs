@@ -78,11 +78,7 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
             catalog,
         })
         .collect();
-    let filter = AuditFilter {
-        partner_id: Some(partner.id),
-        ..AuditFilter::default()
-    };
-    let recent = audit::list(conn, &filter, PageRequest::new(Some(1), Some(10)))?.items;
+    let recent = audit::recent_for_partner(conn, partner.id, 10)?;
     Ok(Dashboard { catalogs, recent })
 }
 

@@ -10,8 +10,7 @@ use crate::error::Result;
 use crate::models::catalogs::{self, Catalog};
 use crate::models::{invitations, learners, users};
 use crate::policies::Actor;
-use crate::policies::joining::may_self_enroll;
-use crate::policies::visibility::{Viewer, can_see};
+use crate::policies::visibility::{Viewer, can_see, may_join_now};
 
 #[derive(Debug, Clone)]
 pub struct VisibleCatalog {
@@ -75,13 +74,13 @@ pub fn visible_catalogs(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<Vi
             email_verified: user.is_verified(),
             is_active_learner: learner_of.contains(&catalog.id),
             has_pending_invitation: invited_to.contains(&catalog.id),
+            now,
         };
         if can_see(&viewer, &catalog, catalog_patterns) {
             visible.push(VisibleCatalog {
                 is_learner: viewer.is_active_learner,
                 has_pending_invitation: viewer.has_pending_invitation,
-                may_join: !viewer.is_active_learner
-                    && may_self_enroll(&catalog, catalog_patterns, &user.email, user.is_verified()),
+                may_join: may_join_now(&viewer, &catalog, catalog_patterns),
                 catalog,
             });
         }

@@ -28,44 +28,53 @@ impl Identity {
     }
 }
 
-#[derive(Clone)]
-struct CachedIdentity(Option<Identity>);
+/// The identity of one request, loaded once however many extractors ask for it at once.
+#[derive(Clone, Default)]
+struct IdentityCell(std::rc::Rc<tokio::sync::OnceCell<Option<Identity>>>);
 
 pub async fn load_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
-    if let Some(cached) = req.extensions().get::<CachedIdentity>() {
-        return Ok(cached.0.clone());
-    }
-    let session = TypedSession::from_request(req);
-    let identity = match session.user_id() {
-        None => None,
-        Some(user_id) => {
-            let db = req
-                .app_data::<web::Data<Db>>()
-                .ok_or_else(|| Error::internal(anyhow::anyhow!("database handle missing")))?
-                .clone();
-            let loaded = db
-                .run(move |conn| {
-                    let user = match users::find(conn, user_id) {
-                        Ok(user) => user,
-                        Err(diesel::result::Error::NotFound) => return Ok(None),
-                        Err(e) => return Err(e.into()),
-                    };
-                    let partner = partners::managed_by(conn, user.id)?;
-                    Ok(Some(Identity { user, partner }))
-                })
-                .await?;
-            match loaded {
-                Some(identity) if identity.user.is_active => Some(identity),
-                _ => {
-                    session.sign_out();
-                    None
-                }
+    let cell = {
+        let mut extensions = req.extensions_mut();
+        match extensions.get::<IdentityCell>() {
+            Some(cell) => cell.clone(),
+            None => {
+                let cell = IdentityCell::default();
+                extensions.insert(cell.clone());
+                cell
             }
         }
     };
-    req.extensions_mut()
-        .insert(CachedIdentity(identity.clone()));
-    Ok(identity)
+    let identity = cell.0.get_or_try_init(|| fetch_identity(req)).await?;
+    Ok(identity.clone())
+}
+
+async fn fetch_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
+    let session = TypedSession::from_request(req);
+    let Some(user_id) = session.user_id() else {
+        return Ok(None);
+    };
+    let db = req
+        .app_data::<web::Data<Db>>()
+        .ok_or_else(|| Error::internal(anyhow::anyhow!("database handle missing")))?
+        .clone();
+    let loaded = db
+        .run(move |conn| {
+            let user = match users::find(conn, user_id) {
+                Ok(user) => user,
+                Err(diesel::result::Error::NotFound) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            };
+            let partner = partners::managed_by(conn, user.id)?;
+            Ok(Some(Identity { user, partner }))
+        })
+        .await?;
+    match loaded {
+        Some(identity) if identity.user.is_active => Ok(Some(identity)),
+        _ => {
+            session.sign_out();
+            Ok(None)
+        }
+    }
 }
 
 fn sign_in_required(req: &HttpRequest) -> AppError {

@@ -53,3 +53,15 @@ async fn a_manager_builds_a_catalog_invites_revokes_exports_and_audits_in_a_brow
         .expect("demo data");
     run_script("tests/browser/manager_console.mjs", &app.address).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_see_partners_courses_and_users_and_manage_them_in_a_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app().await;
+    partner_catalog::demo::seed(&app.db)
+        .await
+        .expect("demo data");
+    run_script("tests/browser/staff_admin.mjs", &app.address).await;
+}

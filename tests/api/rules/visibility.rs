@@ -203,3 +203,40 @@ async fn rule_3_a_self_enrolment_catalog_shows_to_those_who_may_join() {
     assert!(entry.is_learner);
     assert!(!entry.may_join);
 }
+
+#[tokio::test]
+async fn rule_3_a_self_enrolment_catalog_outside_its_window_shows_only_to_those_otherwise_tied() {
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let ended = catalog(
+        &app,
+        &w,
+        Spec {
+            self_enrollment: true,
+            start: "2001-01-01T00:00".into(),
+            end: "2002-01-01T00:00".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    // With no patterns anyone could join it while it was open; once ended, no one can.
+    let passer_by = user(&app, "passer-by@example.org", true).await;
+    assert!(!sees(&app, &passer_by, ended.id).await);
+
+    let upcoming = catalog(
+        &app,
+        &w,
+        Spec {
+            name: "Next year".into(),
+            self_enrollment: true,
+            patterns: ".*@example\\.org".into(),
+            start: "2990-01-01T00:00".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    // A matching verified email still sees an upcoming catalog, without a join button.
+    let seen = visible(&app, &passer_by).await;
+    let entry = seen.iter().find(|v| v.catalog.id == upcoming.id).unwrap();
+    assert!(!entry.may_join);
+}

@@ -1,0 +1,82 @@
+// Staff after `serve --demo`: sign in, see partners, courses and users, manage the shared
+// pool, and get every bad row of a course import named.
+// Usage: APP_URL=http://127.0.0.1:PORT SHOTS=dir node tests/browser/staff_admin.mjs
+import { chromium } from 'playwright-core';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+
+const base = process.env.APP_URL;
+const shots = process.env.SHOTS || 'target/browser';
+mkdirSync(shots, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+const page = await (await browser.newContext()).newPage();
+page.setDefaultTimeout(15000);
+const step = (name) => console.log(`- ${name}`);
+const shot = (name) => page.screenshot({ path: `${shots}/staff-${name}.png`, fullPage: true });
+const nav = () => page.getByRole('banner');
+
+try {
+  step('sign in as the demo staff user');
+  await page.goto(`${base}/login`);
+  await page.getByLabel('Email').fill('staff@example.com');
+  await page.getByLabel('Password').fill('demo-staff-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await nav().getByRole('link', { name: 'Partners' }).waitFor();
+  await shot('1-dashboard');
+
+  step('partners: the demo partner with its manager');
+  await nav().getByRole('link', { name: 'Partners' }).click();
+  await page.getByRole('cell', { name: /ACME Corporation/ }).waitFor();
+  await page.getByRole('row', { name: /ACME Corporation/ }).getByRole('link', { name: 'Edit' }).click();
+  await page.getByRole('cell', { name: 'manager@example.com' }).waitFor();
+  await shot('2-partner');
+
+  step('courses: twelve demo courses, one put into the shared pool');
+  await nav().getByRole('link', { name: 'Courses' }).click();
+  await page.getByText('12 in all').waitFor();
+  const row = page.getByRole('row', { name: /Negotiation Skills/ });
+  await row.getByRole('button', { name: 'Add to pool' }).click();
+  await page.getByText('is now in the shared pool').waitFor();
+  await page.getByRole('link', { name: 'Shared pool' }).click();
+  await page.getByRole('cell', { name: 'Negotiation Skills' }).waitFor();
+  await shot('3-shared-pool');
+
+  step('a course import with bad rows names each line and imports nothing');
+  await page.getByRole('link', { name: 'Import CSV' }).click();
+  const csv = 'key,title,organisation,modes,start,end\n' +
+    'course-v1:ACMEx+NEW1+2027,New one,ACMEx,audit,,\n' +
+    'course-v1:ACMEx+NEW2+2027,,ACMEx,audit,,\n' +
+    'course-v1:NOPEx+NEW3+2027,Elsewhere,NOPEx,audit,,\n';
+  await page.getByLabel('CSV').fill(csv);
+  await page.getByRole('button', { name: 'Import' }).click();
+  await page.getByText('Nothing was imported').waitFor();
+  const report = await page.getByRole('alert').first().innerText();
+  assert.match(report, /Line 3: title is required/);
+  assert.match(report, /Line 4: organisation NOPEx does not exist/);
+  assert.equal(await page.getByLabel('CSV').inputValue(), csv);
+  await shot('4-import-errors');
+
+  step('users: search, open, and be refused deactivating oneself');
+  await nav().getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('searchbox').fill('learner@');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('cell', { name: 'learner@example.com' }).waitFor();
+  assert.equal(await page.getByRole('cell', { name: 'manager@example.com' }).count(), 0);
+  await page.getByRole('searchbox').fill('staff@');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('link', { name: 'Open' }).click();
+  await page.getByRole('button', { name: 'Deactivate' }).click();
+  await page.getByText('You cannot deactivate your own account.').waitFor();
+  await shot('5-user');
+  console.log('ok');
+} catch (error) {
+  await shot('failure').catch(() => {});
+  console.error(error);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
