@@ -17,7 +17,6 @@ use partner_catalog::startup::Application;
 
 const INVITATIONS: i64 = 100_000;
 const LEARNERS: i64 = 20_000;
-const CLIENTS: usize = 8;
 const REQUESTS_PER_CLIENT_PER_PAGE: usize = 25;
 
 fn admin_url() -> String {
@@ -182,8 +181,12 @@ async fn run() {
         ),
         ("audit log", "/partner/bench/audit".to_string()),
     ];
+    let clients: usize = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
     println!(
-        "\n{CLIENTS} concurrent clients, {REQUESTS_PER_CLIENT_PER_PAGE} requests each per page\n"
+        "\n{clients} concurrent clients, {REQUESTS_PER_CLIENT_PER_PAGE} requests each per page\n"
     );
     println!("| page | requests | p50 ms | p95 ms | p99 ms | max ms |");
     println!("|---|---|---|---|---|---|");
@@ -193,7 +196,7 @@ async fn run() {
         assert_eq!(warm.status(), 200, "{path}");
         let _ = warm.text().await;
         let mut tasks = Vec::new();
-        for _ in 0..CLIENTS {
+        for _ in 0..clients {
             let (client, url) = (client.clone(), format!("{base}{path}"));
             tasks.push(tokio::spawn(async move {
                 let mut timings = Vec::with_capacity(REQUESTS_PER_CLIENT_PER_PAGE);

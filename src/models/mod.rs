@@ -56,9 +56,21 @@ pub struct Paginated<T> {
     pub page: i64,
     pub per_page: i64,
     pub total: i64,
+    /// The list holds more than `total` entries: counting stopped there.
+    pub total_is_lower_bound: bool,
 }
 
 impl<T> Paginated<T> {
+    pub fn empty(request: PageRequest) -> Self {
+        Self {
+            items: Vec::new(),
+            page: request.page,
+            per_page: request.per_page,
+            total: 0,
+            total_is_lower_bound: false,
+        }
+    }
+
     pub fn total_pages(&self) -> i64 {
         ((self.total + self.per_page - 1) / self.per_page).max(1)
     }
@@ -69,6 +81,7 @@ impl<T> Paginated<T> {
             page: self.page,
             per_page: self.per_page,
             total: self.total,
+            total_is_lower_bound: self.total_is_lower_bound,
         }
     }
 }
@@ -128,9 +141,15 @@ impl<T: QueryFragment<Pg>> QueryFragment<Pg> for PageOf<'_, T> {
     }
 }
 
-/// `SELECT COUNT(*) FROM (query) t`.
+/// Lists count their entries exactly up to this many; beyond it the pager says "more
+/// than", which keeps a list of 100,000 as fast as one of 100. Totals that matter (seats
+/// used, pending invitations) are counted exactly where they are shown.
+pub const COUNT_CAP: i64 = 1_000;
+
+/// `SELECT COUNT(*) FROM (query LIMIT cap) t`.
 pub struct CountOf<'q, T> {
     query: &'q T,
+    cap: i64,
 }
 
 impl<T> Query for CountOf<'_, T> {
@@ -148,6 +167,8 @@ impl<T: QueryFragment<Pg>> QueryFragment<Pg> for CountOf<'_, T> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("SELECT COUNT(*) FROM (");
         self.query.walk_ast(out.reborrow())?;
+        out.push_sql(" LIMIT ");
+        out.push_bind_param::<BigInt, _>(&self.cap)?;
         out.push_sql(") t");
         Ok(())
     }
@@ -166,16 +187,25 @@ impl<T: Query + QueryFragment<Pg>> PaginatedQuery<T> {
         }
         .load(conn)?;
         let count = items.len() as i64;
-        let total = if (count > 0 || offset == 0) && count < per_page {
-            offset + count
+        let seen = offset.saturating_add(count);
+        let (total, total_is_lower_bound) = if (count > 0 || offset == 0) && count < per_page {
+            (seen, false)
+        } else if seen >= COUNT_CAP {
+            (seen, true)
         } else {
-            CountOf { query: &self.query }.get_result(conn)?
+            let counted: i64 = CountOf {
+                query: &self.query,
+                cap: COUNT_CAP + 1,
+            }
+            .get_result(conn)?;
+            (counted.min(COUNT_CAP), counted > COUNT_CAP)
         };
         Ok(Paginated {
             items,
             page,
             per_page,
             total,
+            total_is_lower_bound,
         })
     }
 }

@@ -25,6 +25,8 @@ use crate::policies::joining::may_self_enroll;
 
 /// At most this many addresses may be pasted at once; more go through bulk jobs.
 pub const MAX_PASTED_INVITATIONS: usize = 50;
+/// The dashboard counts pending invitations exactly up to this many.
+pub const PENDING_COUNT_CAP: i64 = 10_000;
 
 pub fn partner_by_code(conn: &mut PgConnection, actor: &Actor, code: &str) -> Result<Partner> {
     let partner = partners::find_by_code(conn, code)?.ok_or(Error::NotFound("partner"))?;
@@ -50,7 +52,18 @@ pub struct CatalogSummary {
     pub catalog: Catalog,
     pub active_learners: i64,
     pub active_licences: i64,
+    /// Counted up to `PENDING_COUNT_CAP + 1`; more shows as "more than".
     pub pending_invitations: i64,
+}
+
+impl CatalogSummary {
+    pub fn pending_invitations_text(&self) -> String {
+        if self.pending_invitations > PENDING_COUNT_CAP {
+            format!("more than {PENDING_COUNT_CAP}")
+        } else {
+            self.pending_invitations.to_string()
+        }
+    }
 }
 
 pub struct Dashboard {
@@ -66,9 +79,10 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
     let licences: HashMap<i64, i64> = enrollments::active_owned_counts(conn, &ids)?
         .into_iter()
         .collect();
-    let pending: HashMap<i64, i64> = invitation_rows::pending_counts(conn, &ids, Utc::now())?
-        .into_iter()
-        .collect();
+    let pending: HashMap<i64, i64> =
+        invitation_rows::pending_counts(conn, &ids, Utc::now(), PENDING_COUNT_CAP + 1)?
+            .into_iter()
+            .collect();
     let catalogs = list
         .into_iter()
         .map(|catalog| CatalogSummary {
@@ -172,12 +186,7 @@ pub fn audit_log(
         match users::find_by_email(conn, &actor_email.trim().to_lowercase())? {
             Some(user) => Some(user.id),
             None => {
-                return Ok(Paginated {
-                    items: Vec::new(),
-                    page: page.page,
-                    per_page: page.per_page,
-                    total: 0,
-                });
+                return Ok(Paginated::empty(page));
             }
         }
     };

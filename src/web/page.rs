@@ -108,6 +108,7 @@ pub struct Pager {
     pub page: i64,
     pub total_pages: i64,
     pub total: i64,
+    pub total_is_lower_bound: bool,
     pub prev_url: Option<String>,
     pub next_url: Option<String>,
 }
@@ -129,8 +130,10 @@ impl Pager {
             page: list.page,
             total_pages,
             total: list.total,
+            total_is_lower_bound: list.total_is_lower_bound,
             prev_url: (list.page > 1).then(|| url_for((list.page - 1).min(total_pages))),
-            next_url: (list.page < total_pages).then(|| url_for(list.page + 1)),
+            next_url: (list.page < total_pages || list.total_is_lower_bound)
+                .then(|| url_for(list.page + 1)),
         }
     }
 }

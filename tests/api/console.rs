@@ -688,3 +688,59 @@ async fn a_large_export_streams_every_row() {
     assert_eq!(csv.status, StatusCode::OK);
     assert_eq!(csv.body.lines().count(), 1 + 1 + 5000);
 }
+
+async fn add_open_invitations(app: &TestApp, catalog: i64, count: i64) {
+    app.db
+        .run(move |conn| {
+            use diesel::prelude::*;
+            diesel::sql_query(
+                "INSERT INTO invitations (catalog_id, email, token_hash, channel, expires_at) \
+                 SELECT $1, 'many' || n || '@example.org', sha256(('m' || n)::bytea), 'bulk', now() + interval '1 day' \
+                 FROM generate_series(1, $2) AS n",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(catalog)
+            .bind::<diesel::sql_types::BigInt, _>(count)
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn long_lists_count_up_to_a_cap_and_still_page_to_the_end() {
+    let app = spawn_app().await;
+    let f = console_fixture(&app).await;
+    add_open_invitations(&app, f.catalog_b, 1_100).await;
+    app.sign_in("manager-b@example.org", "manager password b")
+        .await;
+    let base = format!(
+        "/partner/{}/catalogs/{}/invitations",
+        f.partner_b.1, f.catalog_b
+    );
+    let first = app.get(&base).await;
+    first.assert_contains("Page 1 of more than 40 · more than 1000 in all");
+    first.assert_contains("page=2");
+    // Past the counted part the pager still offers the next page, until the last one.
+    let deep = app.get(&format!("{base}?page=44")).await;
+    deep.assert_contains("more than 1100 in all");
+    deep.assert_contains("page=45");
+    let last = app.get(&format!("{base}?page=45")).await;
+    assert!(!last.body.contains("page=46"), "{}", last.body);
+    // The last page knows the exact total.
+    last.assert_contains("Page 45 of 45 · 1101 in all");
+    // A filtered list under the cap is counted exactly.
+    let found = app.get(&format!("{base}?q=many1099")).await;
+    found.assert_contains("Page 1 of 1 · 1 in all");
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_pending_invitations_up_to_its_cap() {
+    let app = spawn_app().await;
+    let f = console_fixture(&app).await;
+    add_open_invitations(&app, f.catalog_b, 10_001).await;
+    app.sign_in("manager-b@example.org", "manager password b")
+        .await;
+    let dashboard = app.get(&format!("/partner/{}", f.partner_b.1)).await;
+    dashboard.assert_contains("more than 10000");
+}
