@@ -744,3 +744,37 @@ async fn the_dashboard_counts_pending_invitations_up_to_its_cap() {
     let dashboard = app.get(&format!("/partner/{}", f.partner_b.1)).await;
     dashboard.assert_contains("more than 10000");
 }
+
+#[tokio::test]
+async fn resending_is_rate_limited_per_invitation() {
+    let app = crate::helpers::spawn_app_with(|s| s.resend_interval_seconds = 60).await;
+    let f = console_fixture(&app).await;
+    app.sign_in("manager-b@example.org", "manager password b")
+        .await;
+    let base = format!(
+        "/partner/{}/catalogs/{}/invitations",
+        f.partner_b.1, f.catalog_b
+    );
+    let invite = app.post(&base, &[("emails", "fresh@example.org")]).await;
+    assert_eq!(invite.status, StatusCode::SEE_OTHER, "{}", invite.body);
+    let id = app
+        .db
+        .run(|conn| {
+            use diesel::prelude::*;
+            use partner_catalog::models::schema::invitations;
+            Ok(invitations::table
+                .filter(invitations::email.eq("fresh@example.org"))
+                .select(invitations::id)
+                .first::<i64>(conn)?)
+        })
+        .await
+        .unwrap();
+    let emails_before = app.count("outbound_emails").await;
+    let no_fields: &[(&str, &str)] = &[];
+    let resend = app.post(&format!("{base}/{id}/resend"), no_fields).await;
+    assert_eq!(resend.status, StatusCode::SEE_OTHER);
+    app.get(&base)
+        .await
+        .assert_contains("This invitation was just sent. Wait");
+    assert_eq!(app.count("outbound_emails").await, emails_before);
+}
