@@ -53,6 +53,21 @@ impl Page {
         }
     }
 
+    /// The catalog tab a console path is on: `""` for the settings, else the segment
+    /// after the catalog's id (`courses`, `invitations`, …).
+    pub fn catalog_tab(&self) -> &str {
+        self.path
+            .split_once("/catalogs/")
+            .and_then(|(_, rest)| rest.split('/').nth(1))
+            .unwrap_or("")
+    }
+
+    /// Marks a navigation link as the current page, for links whose pages have their own
+    /// links below them (the staff dashboard).
+    pub fn nav_exact(&self, path: &str) -> &'static str {
+        if self.path == path { "current" } else { "" }
+    }
+
     /// Marks a navigation link as the current section.
     pub fn nav_class(&self, prefix: &str) -> &'static str {
         if self.path == prefix || self.path.starts_with(&format!("{prefix}/")) {
