@@ -44,6 +44,11 @@ pub fn to_json<T: Serialize>(value: &T) -> Result<Value> {
     serde_json::to_value(value).map_err(Error::internal)
 }
 
+/// The longest reason a person may give for a change.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// Writes the audit entry of a change. A reason that is too long refuses the whole change
+/// (the caller's transaction rolls back).
 pub fn record(
     conn: &mut PgConnection,
     actor: &Actor,
@@ -54,7 +59,14 @@ pub fn record(
     reason: Option<&str>,
 ) -> Result<()> {
     let object_id = subject.object_id.to_string();
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    let reason = match reason {
+        Some(raw) => Some(
+            crate::domain::names::optional_text(raw, MAX_REASON_CHARS)
+                .map_err(|message| Error::invalid("reason", message))?,
+        )
+        .filter(|r| !r.is_empty()),
+        None => None,
+    };
     audit::insert(
         conn,
         &NewAuditEntry {
@@ -68,7 +80,7 @@ pub fn record(
             catalog_id: subject.catalog_id,
             before,
             after,
-            reason,
+            reason: reason.as_deref(),
         },
     )?;
     Ok(())

@@ -778,3 +778,25 @@ async fn resending_is_rate_limited_per_invitation() {
         .assert_contains("This invitation was just sent. Wait");
     assert_eq!(app.count("outbound_emails").await, emails_before);
 }
+
+#[tokio::test]
+async fn an_over_long_reason_is_refused_with_the_confirmation_kept_and_nothing_changed() {
+    let app = spawn_app().await;
+    let f = console_fixture(&app).await;
+    app.sign_in("manager-b@example.org", "manager password b")
+        .await;
+    let before = snapshot(&app).await;
+    let reason = "x".repeat(501);
+    let base = format!("/partner/{}/catalogs/{}", f.partner_b.1, f.catalog_b);
+    for action in [
+        format!("{base}/invitations/{}/remove", f.invitation_b),
+        format!("{base}/learners/{}/remove", f.learner_b.id),
+        format!("{base}/licences/{}/deactivate", f.licence_b),
+    ] {
+        let response = app.post(&action, &[("reason", reason.as_str())]).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{action}");
+        response.assert_contains("Reason is too long (at most 500 characters)");
+        response.assert_contains(&format!("value=\"{reason}\""));
+    }
+    assert_eq!(snapshot(&app).await, before);
+}

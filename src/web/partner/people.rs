@@ -285,17 +285,37 @@ struct ConfirmPage {
     action: String,
     button: String,
     back: String,
+    /// The reason as typed, and what was wrong with it, when the page is shown again.
+    reason: String,
+    errors: FieldErrors,
+}
+
+/// What was typed into a confirmation, shown again when it was refused.
+#[derive(Default)]
+struct TypedReason {
+    reason: String,
+    errors: FieldErrors,
 }
 
 #[get("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]
 async fn confirm_remove_invitation(
+    req: HttpRequest,
     who: ManagerOrStaff,
-    page: Page,
     db: web::Data<Db>,
     path: web::Path<(String, i64, i64)>,
 ) -> Result<HttpResponse, AppError> {
+    let page = invitation_removal_page(&req, &who, &db, path.into_inner(), TypedReason::default());
+    render(&page.await?)
+}
+
+async fn invitation_removal_page(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    db: &Db,
+    (code, id, invitation_id): (String, i64, i64),
+    typed: TypedReason,
+) -> Result<ConfirmPage, AppError> {
     let actor = who.actor();
-    let (code, id, invitation_id) = path.into_inner();
     let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let for_catalog = catalog.clone();
@@ -304,8 +324,10 @@ async fn confirm_remove_invitation(
         .await?;
     let accepted = invitation.status() == InvitationStatus::Accepted;
     let back = format!("{}/invitations", base(&partner, id));
-    render(&ConfirmPage {
-        page,
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&who.identity)),
+        reason: typed.reason,
+        errors: typed.errors,
         title: if accepted {
             "Remove a learner".into()
         } else {
@@ -336,6 +358,7 @@ async fn confirm_remove_invitation(
 
 #[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]
 async fn remove_invitation(
+    req: HttpRequest,
     who: ManagerOrStaff,
     session: TypedSession,
     db: web::Data<Db>,
@@ -343,17 +366,23 @@ async fn remove_invitation(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
-    let (code, id, invitation_id) = path.into_inner();
+    let ids = path.into_inner();
+    let (code, id, invitation_id) = ids.clone();
     let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let reason = form.into_inner().reason;
+    let typed = reason.clone();
     let outcome = db
         .transaction(move |conn| {
             console::invitation_in(conn, &actor, &catalog, invitation_id)?;
-            invitations::remove(conn, &actor, invitation_id, Some(&reason))
+            invitations::remove(conn, &actor, invitation_id, Some(&typed))
         })
         .await;
     match outcome {
+        Err(Error::Invalid(errors)) => {
+            let typed = TypedReason { reason, errors };
+            return render_invalid(&invitation_removal_page(&req, &who, &db, ids, typed).await?);
+        }
         Ok(removed) if removed.accepted_at.is_some() => {
             session.success(format!("{} was removed from the catalog.", removed.email))
         }
@@ -445,21 +474,33 @@ async fn learners(
 
 #[get("/partner/{code}/catalogs/{id}/learners/{user_id}/remove")]
 async fn confirm_remove_learner(
+    req: HttpRequest,
     who: ManagerOrStaff,
-    page: Page,
     db: web::Data<Db>,
     path: web::Path<(String, i64, i64)>,
 ) -> Result<HttpResponse, AppError> {
+    let page = learner_removal_page(&req, &who, &db, path.into_inner(), TypedReason::default());
+    render(&page.await?)
+}
+
+async fn learner_removal_page(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    db: &Db,
+    (code, id, user_id): (String, i64, i64),
+    typed: TypedReason,
+) -> Result<ConfirmPage, AppError> {
     let actor = who.actor();
-    let (code, id, user_id) = path.into_inner();
     let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let for_catalog = catalog.clone();
     let (_, email) = db
         .run(move |conn| console::learner_in(conn, &actor, &for_catalog, user_id))
         .await?;
-    render(&ConfirmPage {
-        page,
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&who.identity)),
+        reason: typed.reason,
+        errors: typed.errors,
         title: "Remove a learner".into(),
         question: format!(
             "Remove {email} from {}? They lose access to the catalog, and the paid seats this catalog gave them are released.",
@@ -475,6 +516,7 @@ async fn confirm_remove_learner(
 
 #[post("/partner/{code}/catalogs/{id}/learners/{user_id}/remove")]
 async fn remove_learner(
+    req: HttpRequest,
     who: ManagerOrStaff,
     session: TypedSession,
     db: web::Data<Db>,
@@ -482,14 +524,24 @@ async fn remove_learner(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
-    let (code, id, user_id) = path.into_inner();
+    let ids = path.into_inner();
+    let (code, id, user_id) = ids.clone();
     let (partner, _) = scope(&db, &actor, code, Some(id)).await?;
     let reason = form.into_inner().reason;
-    let removed = db
+    let typed = reason.clone();
+    let outcome = db
         .transaction(move |conn| {
-            invitations::remove_learner(conn, &actor, id, user_id, Some(&reason))
+            invitations::remove_learner(conn, &actor, id, user_id, Some(&typed))
         })
-        .await?;
+        .await;
+    let removed = match outcome {
+        Ok(removed) => removed,
+        Err(Error::Invalid(errors)) => {
+            let typed = TypedReason { reason, errors };
+            return render_invalid(&learner_removal_page(&req, &who, &db, ids, typed).await?);
+        }
+        Err(e) => return Err(e.into()),
+    };
     session.success(format!("{} removed.", removed.email));
     Ok(see_other(&format!("{}/learners", base(&partner, id))))
 }
@@ -582,20 +634,32 @@ async fn licences(
 
 #[get("/partner/{code}/catalogs/{id}/licences/{licence_id}/deactivate")]
 async fn confirm_deactivate(
+    req: HttpRequest,
     who: ManagerOrStaff,
-    page: Page,
     db: web::Data<Db>,
     path: web::Path<(String, i64, i64)>,
 ) -> Result<HttpResponse, AppError> {
+    let page = deactivation_page(&req, &who, &db, path.into_inner(), TypedReason::default());
+    render(&page.await?)
+}
+
+async fn deactivation_page(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    db: &Db,
+    (code, id, licence_id): (String, i64, i64),
+    typed: TypedReason,
+) -> Result<ConfirmPage, AppError> {
     let actor = who.actor();
-    let (code, id, licence_id) = path.into_inner();
     let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let for_catalog = catalog.clone();
     db.run(move |conn| console::licence_in(conn, &actor, &for_catalog, licence_id))
         .await?;
-    render(&ConfirmPage {
-        page,
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&who.identity)),
+        reason: typed.reason,
+        errors: typed.errors,
         title: "Deactivate a licence".into(),
         question: "Deactivate this licence? The learner's enrolment goes back to audit and the seat is released.".into(),
         action: format!("{}/licences/{licence_id}/deactivate", base(&partner, id)),
@@ -608,6 +672,7 @@ async fn confirm_deactivate(
 
 #[post("/partner/{code}/catalogs/{id}/licences/{licence_id}/deactivate")]
 async fn deactivate(
+    req: HttpRequest,
     who: ManagerOrStaff,
     session: TypedSession,
     db: web::Data<Db>,
@@ -615,17 +680,23 @@ async fn deactivate(
     form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
-    let (code, id, licence_id) = path.into_inner();
+    let ids = path.into_inner();
+    let (code, id, licence_id) = ids.clone();
     let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let reason = form.into_inner().reason;
+    let typed = reason.clone();
     let outcome = db
         .transaction(move |conn| {
             console::licence_in(conn, &actor, &catalog, licence_id)?;
-            enrollments::deactivate_licence(conn, &actor, licence_id, Some(&reason))
+            enrollments::deactivate_licence(conn, &actor, licence_id, Some(&typed))
         })
         .await;
     match outcome {
+        Err(Error::Invalid(errors)) => {
+            let typed = TypedReason { reason, errors };
+            return render_invalid(&deactivation_page(&req, &who, &db, ids, typed).await?);
+        }
         Ok(_) => session.success("Licence deactivated."),
         Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),

@@ -105,7 +105,7 @@ struct ActiveForm {
     reason: ReasonForm,
 }
 
-/// Refusals (such as changing one's own role) are shown on the user's page.
+/// Refusals (changing one's own role, a reason too long) are shown on the user's page.
 fn back_to_user(
     session: &TypedSession,
     id: i64,
@@ -114,6 +114,14 @@ fn back_to_user(
     match outcome {
         Ok(message) => session.success(message),
         Err(Error::Conflict(message)) => session.error(message),
+        Err(Error::Invalid(errors)) => {
+            let problems: Vec<String> = errors
+                .labelled()
+                .into_iter()
+                .map(|(field, message)| format!("the {field} {message}"))
+                .collect();
+            session.error(format!("Nothing was changed: {}.", problems.join("; ")));
+        }
         Err(e) => return Err(e.into()),
     }
     Ok(see_other(&format!("/staff/users/{id}")))
