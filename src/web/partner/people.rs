@@ -316,7 +316,7 @@ async fn invitation_removal_page(
     typed: TypedReason,
 ) -> Result<ConfirmPage, AppError> {
     let actor = who.actor();
-    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let for_catalog = catalog.clone();
     let invitation = db
@@ -491,7 +491,7 @@ async fn learner_removal_page(
     typed: TypedReason,
 ) -> Result<ConfirmPage, AppError> {
     let actor = who.actor();
-    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let for_catalog = catalog.clone();
     let (_, email) = db
@@ -651,7 +651,7 @@ async fn deactivation_page(
     typed: TypedReason,
 ) -> Result<ConfirmPage, AppError> {
     let actor = who.actor();
-    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
+    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let for_catalog = catalog.clone();
     db.run(move |conn| console::licence_in(conn, &actor, &for_catalog, licence_id))
