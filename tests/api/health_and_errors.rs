@@ -43,4 +43,9 @@ async fn security_headers_are_sent() {
     let response = app.client.get(app.url("/login")).send().await.unwrap();
     assert_eq!(response.headers()["x-frame-options"], "DENY");
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(policy.contains("script-src 'none'"), "{policy}");
+    assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
 }

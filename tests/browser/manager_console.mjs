@@ -16,6 +16,13 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ acceptDownloads: true });
 const page = await context.newPage();
 page.setDefaultTimeout(15000);
+// The content security policy must not block anything the pages themselves use.
+const blocked = [];
+page.on('console', (message) => {
+  if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) {
+    blocked.push(message.text());
+  }
+});
 const step = (name) => console.log(`- ${name}`);
 const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
 
@@ -108,6 +115,11 @@ try {
   await page.goto(catalogUrl);
   assert.equal(await page.getByLabel('Description').inputValue(), 'Courses for <b>new</b> starters');
   assert.equal(await page.locator('main b', { hasText: 'new' }).count(), 0);
+
+  step('the stylesheet applied and nothing was blocked by the content security policy');
+  const background = await page.evaluate(() => getComputedStyle(document.querySelector('header.topbar')).backgroundColor);
+  assert.notEqual(background, 'rgba(0, 0, 0, 0)');
+  assert.deepEqual(blocked, []);
   console.log('ok');
 } catch (error) {
   await shot('failure').catch(() => {});
