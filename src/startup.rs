@@ -92,6 +92,20 @@ fn form_error_handler(
     app_web::error::AppError::from(Error::invalid("form", message)).into()
 }
 
+/// A link with a malformed filter or page number (`?page=abc`) gets the error page,
+/// naming what could not be read.
+fn query_error_handler(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    let detail = match &err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+        other => other.to_string(),
+    };
+    let message = format!("This address has a value that cannot be read ({detail}).");
+    app_web::error::AppError::from(Error::invalid("address", message)).into()
+}
+
 fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Server> {
     let key = Key::from(&settings.session_key_bytes());
     let secure = settings.cookie_secure();
@@ -123,6 +137,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
                     .limit(FORM_LIMIT_BYTES)
                     .error_handler(form_error_handler),
             )
+            .app_data(actix_web::web::QueryConfig::default().error_handler(query_error_handler))
             .app_data(actix_web::web::PayloadConfig::new(PAYLOAD_LIMIT_BYTES))
             .app_data(settings.clone())
             .app_data(service_context.clone())

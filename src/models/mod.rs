@@ -22,6 +22,8 @@ use diesel::sql_types::BigInt;
 
 pub const DEFAULT_PER_PAGE: i64 = 25;
 pub const MAX_PER_PAGE: i64 = 100;
+/// Page numbers beyond this are read as this one (and show as empty).
+pub const MAX_PAGE: i64 = 1_000_000;
 
 /// A requested page: 1-based, with a bounded size.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +35,7 @@ pub struct PageRequest {
 impl PageRequest {
     pub fn new(page: Option<i64>, per_page: Option<i64>) -> Self {
         Self {
-            page: page.unwrap_or(1).max(1),
+            page: page.unwrap_or(1).clamp(1, MAX_PAGE),
             per_page: per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE),
         }
     }
@@ -72,7 +74,11 @@ impl<T> Paginated<T> {
     }
 
     pub fn total_pages(&self) -> i64 {
-        ((self.total + self.per_page - 1) / self.per_page).max(1)
+        self.total
+            .saturating_add(self.per_page - 1)
+            .checked_div(self.per_page)
+            .unwrap_or(0)
+            .max(1)
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paginated<U> {
@@ -190,7 +196,7 @@ impl<T: Query + QueryFragment<Pg>> PaginatedQuery<T> {
         let seen = offset.saturating_add(count);
         let (total, total_is_lower_bound) = if (count > 0 || offset == 0) && count < per_page {
             (seen, false)
-        } else if seen >= COUNT_CAP {
+        } else if count == per_page && seen >= COUNT_CAP {
             (seen, true)
         } else {
             let counted: i64 = CountOf {

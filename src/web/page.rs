@@ -147,8 +147,12 @@ impl Pager {
             total: list.total,
             total_is_lower_bound: list.total_is_lower_bound,
             prev_url: (list.page > 1).then(|| url_for((list.page - 1).min(total_pages))),
-            next_url: (list.page < total_pages || list.total_is_lower_bound)
-                .then(|| url_for(list.page + 1)),
+            next_url: if list.total_is_lower_bound {
+                // Uncounted: a full page may have a next one.
+                (list.items.len() as i64 == list.per_page).then(|| url_for(list.page + 1))
+            } else {
+                (list.page < total_pages).then(|| url_for(list.page + 1))
+            },
         }
     }
 }

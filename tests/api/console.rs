@@ -729,6 +729,15 @@ async fn long_lists_count_up_to_a_cap_and_still_page_to_the_end() {
     assert!(!last.body.contains("page=46"), "{}", last.body);
     // The last page knows the exact total.
     last.assert_contains("Page 45 of 45 · 1101 in all");
+    // Past the end, however far, the page is empty and offers no next page.
+    for page in ["46", "999999", "9223372036854775807"] {
+        let beyond = app.get(&format!("{base}?page={page}")).await;
+        assert_eq!(beyond.status, StatusCode::OK, "page {page}");
+        assert!(!beyond.body.contains("rel=\"next\""), "page {page}");
+    }
+    let unreadable = app.get(&format!("{base}?page=abc")).await;
+    assert_eq!(unreadable.status, StatusCode::BAD_REQUEST);
+    unreadable.assert_contains("This address has a value that cannot be read");
     // A filtered list under the cap is counted exactly.
     let found = app.get(&format!("{base}?q=many1099")).await;
     found.assert_contains("Page 1 of 1 · 1 in all");
