@@ -174,6 +174,12 @@ impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => Error::NotFound("the record"),
+            // PostgreSQL text cannot hold NUL: typed input carrying one is refused whole.
+            diesel::result::Error::DatabaseError(_, ref info)
+                if info.message().contains("0x00") =>
+            {
+                Error::invalid("input", "must not contain the NUL character")
+            }
             other => Error::Internal(other.into()),
         }
     }

@@ -220,6 +220,7 @@ impl<T: Query + QueryFragment<Pg>> PaginatedQuery<T> {
 pub fn contains_pattern(search: &str) -> String {
     let escaped = search
         .trim()
+        .replace('\0', "")
         .replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_");

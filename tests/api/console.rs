@@ -809,3 +809,77 @@ async fn an_over_long_reason_is_refused_with_the_confirmation_kept_and_nothing_c
     }
     assert_eq!(snapshot(&app).await, before);
 }
+
+#[tokio::test]
+async fn malformed_addresses_never_get_a_500() {
+    let app = spawn_app().await;
+    let f = console_fixture(&app).await;
+    app.sign_in("staff@example.org", "staff password 1").await;
+    let catalog = format!("/partner/{}/catalogs/{}", f.partner_b.1, f.catalog_b);
+    let pages = [
+        "/staff/users".to_string(),
+        "/staff/partners".to_string(),
+        "/staff/courses".to_string(),
+        "/staff/organisations".to_string(),
+        "/staff/outbox".to_string(),
+        format!("/partner/{}/audit", f.partner_b.1),
+        format!("{catalog}/invitations"),
+        format!("{catalog}/learners"),
+        format!("{catalog}/licences"),
+        format!("{catalog}/courses"),
+    ];
+    let queries = [
+        "page=-1",
+        "page=0",
+        "page=99999999999999999999",
+        "page=9223372036854775807",
+        "page=1.5",
+        "q=%00",
+        "q=%FF%FE",
+        "q=%25%5F%5C",
+        "q=<script>alert(1)</script>",
+        "status=bogus",
+        "course=abc&status=x",
+        "catalog=zz&action=%00",
+        "shared=2",
+    ];
+    for page in &pages {
+        for query in queries {
+            let response = app.get(&format!("{page}?{query}")).await;
+            assert!(
+                matches!(response.status.as_u16(), 200 | 400 | 404),
+                "{page}?{query}: {}",
+                response.status
+            );
+            assert!(
+                !response.body.contains("<script>alert(1)"),
+                "{page}?{query}"
+            );
+        }
+    }
+    for path in [
+        format!("{catalog}/invitations/abc/remove"),
+        format!("{catalog}/learners/99999999999999999999/remove"),
+        "/staff/users/-1".to_string(),
+        "/invitations/%2e%2e".to_string(),
+    ] {
+        let response = app.get(&path).await;
+        assert!(
+            !response.status.is_server_error(),
+            "{path}: {}",
+            response.status
+        );
+    }
+    // PostgreSQL text cannot hold NUL: such input is refused, nothing is written.
+    let before = app.count("organisations").await;
+    let response = app
+        .post(
+            "/staff/organisations",
+            &[("short_name", "NULx"), ("name", "before\0after")],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST);
+    response.assert_contains("must not contain the NUL character");
+    response.assert_contains("value=\"NULx\"");
+    assert_eq!(app.count("organisations").await, before);
+}
