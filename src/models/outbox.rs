@@ -109,6 +109,17 @@ pub fn search(
 
 /// Claims up to `limit` due emails: rows another worker holds are skipped, and each
 /// claimed row's next attempt moves past the lease so a crashed worker's rows come back.
+/// How many emails wait to be sent and how many gave up, for the staff overview.
+pub fn queued_and_failed(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
+    let count = |conn: &mut PgConnection, status: &str| {
+        outbound_emails::table
+            .filter(outbound_emails::status.eq(status))
+            .count()
+            .get_result::<i64>(conn)
+    };
+    Ok((count(conn, "queued")?, count(conn, "failed")?))
+}
+
 pub fn claim_due(
     conn: &mut PgConnection,
     limit: i64,

@@ -2,7 +2,7 @@ use diesel::PgConnection;
 
 use crate::error::Result;
 use crate::models::audit::{self, AuditFilter, AuditRow};
-use crate::models::{PageRequest, table_counts};
+use crate::models::{PageRequest, outbox, table_counts};
 use crate::policies::Actor;
 use crate::policies::access::require_staff;
 
@@ -12,12 +12,15 @@ pub struct StaffOverview {
     pub courses: i64,
     pub shared_courses: i64,
     pub users: i64,
+    pub emails_queued: i64,
+    pub emails_failed: i64,
     pub recent: Vec<AuditRow>,
 }
 
 pub fn staff_overview(conn: &mut PgConnection, actor: &Actor) -> Result<StaffOverview> {
     require_staff(actor)?;
     let [organisations, partners, courses, shared_courses, users] = table_counts(conn)?;
+    let (emails_queued, emails_failed) = outbox::queued_and_failed(conn)?;
     let recent = audit::list(
         conn,
         &AuditFilter::default(),
@@ -30,6 +33,8 @@ pub fn staff_overview(conn: &mut PgConnection, actor: &Actor) -> Result<StaffOve
         courses,
         shared_courses,
         users,
+        emails_queued,
+        emails_failed,
         recent,
     })
 }

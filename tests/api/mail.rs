@@ -494,6 +494,10 @@ async fn after_the_last_attempt_an_email_fails_and_staff_can_retry_it() {
 
     // Staff see it in the list, filtered, and in detail.
     app.signed_in_staff().await;
+    let overview = app.get("/staff").await;
+    overview.assert_contains(
+        "<a class=\"stat alarm\" href=\"/staff/outbox?status=failed\"><strong>1</strong><span>emails failed</span>",
+    );
     let list = app.get("/staff/outbox?status=failed").await;
     assert_eq!(list.status, StatusCode::OK);
     list.assert_contains("unlucky@example.org");
