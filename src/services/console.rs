@@ -26,7 +26,7 @@ use crate::policies::joining::may_self_enroll;
 /// At most this many addresses may be pasted at once; more go through bulk jobs.
 pub const MAX_PASTED_INVITATIONS: usize = 50;
 /// The dashboard counts pending invitations exactly up to this many.
-pub const PENDING_COUNT_CAP: i64 = 10_000;
+pub const PENDING_COUNT_CAP: i64 = 1_000;
 
 pub fn partner_by_code(conn: &mut PgConnection, actor: &Actor, code: &str) -> Result<Partner> {
     let partner = partners::find_by_code(conn, code)?.ok_or(Error::NotFound("partner"))?;
