@@ -359,3 +359,39 @@ impl TestApp {
             .expect("count")
     }
 }
+
+/// The ACME organisation and its partner with full branding (logo, colour, sender name,
+/// support address), created as `actor` (staff).
+pub fn acme_branded_partner(
+    conn: &mut PgConnection,
+    actor: &partner_catalog::policies::Actor,
+) -> partner_catalog::error::Result<(
+    partner_catalog::models::organisations::Organisation,
+    partner_catalog::models::partners::Partner,
+)> {
+    use partner_catalog::services;
+    let org = services::organisations::create(
+        conn,
+        actor,
+        &services::organisations::OrganisationInput {
+            short_name: "ACMEx".into(),
+            name: "ACME".into(),
+        },
+    )?;
+    let partner = services::partners::create(
+        conn,
+        actor,
+        &services::partners::PartnerInput {
+            organisation_id: org.id.to_string(),
+            code: "acme".into(),
+            name: "ACME Corporation".into(),
+            accent_colour: "#b3261e".into(),
+            email_sender_name: "ACME Academy".into(),
+            support_email: "academy@acme.example".into(),
+            logo_url: "https://acme.example/logo.png".into(),
+            time_zone: "UTC".into(),
+            ..Default::default()
+        },
+    )?;
+    Ok((org, partner))
+}

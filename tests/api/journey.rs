@@ -48,29 +48,7 @@ async fn setup(app: &TestApp, self_enrollment_pattern: Option<&str>) -> Setup {
     app.db
         .transaction(move |conn| {
             let actor = Actor::for_user(&staff, None);
-            let org = services::organisations::create(
-                conn,
-                &actor,
-                &services::organisations::OrganisationInput {
-                    short_name: "ACMEx".into(),
-                    name: "ACME".into(),
-                },
-            )?;
-            let partner = services::partners::create(
-                conn,
-                &actor,
-                &services::partners::PartnerInput {
-                    organisation_id: org.id.to_string(),
-                    code: "acme".into(),
-                    name: "ACME Corporation".into(),
-                    accent_colour: "#b3261e".into(),
-                    email_sender_name: "ACME Academy".into(),
-                    support_email: "academy@acme.example".into(),
-                    logo_url: "https://acme.example/logo.png".into(),
-                    time_zone: "UTC".into(),
-                    ..Default::default()
-                },
-            )?;
+            let (org, partner) = crate::helpers::acme_branded_partner(conn, &actor)?;
             let mut ids = Vec::new();
             for (key, modes) in [
                 ("course-v1:ACMEx+PAID+1", "audit verified"),

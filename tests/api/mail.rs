@@ -33,29 +33,7 @@ async fn branded_partner(app: &TestApp) -> Fixture {
     app.db
         .transaction(move |conn| {
             let actor = Actor::for_user(&staff, None);
-            let org = services::organisations::create(
-                conn,
-                &actor,
-                &services::organisations::OrganisationInput {
-                    short_name: "ACMEx".into(),
-                    name: "ACME".into(),
-                },
-            )?;
-            let partner = services::partners::create(
-                conn,
-                &actor,
-                &services::partners::PartnerInput {
-                    organisation_id: org.id.to_string(),
-                    code: "acme".into(),
-                    name: "ACME Corporation".into(),
-                    accent_colour: "#b3261e".into(),
-                    email_sender_name: "ACME Academy".into(),
-                    support_email: "academy@acme.example".into(),
-                    logo_url: "https://acme.example/logo.png".into(),
-                    time_zone: "UTC".into(),
-                    ..Default::default()
-                },
-            )?;
+            let (org, partner) = crate::helpers::acme_branded_partner(conn, &actor)?;
             services::partners::assign_manager(conn, &actor, partner.id, "manager@acme.example")?;
             let course = services::courses::create(
                 conn,
