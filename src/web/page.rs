@@ -171,3 +171,74 @@ pub fn format_date(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
         .map(|v| v.format("%Y-%m-%d").to_string())
         .unwrap_or_default()
 }
+
+/// What an audit action means, in words; unknown actions show their code.
+pub fn action_label(action: &str) -> &str {
+    match action {
+        "catalog.create" => "created the catalog",
+        "catalog.update" => "changed the catalog's settings",
+        "catalog.patterns_replace" => "changed the email patterns",
+        "catalog.course_add" => "added a course",
+        "catalog.course_remove" => "removed a course",
+        "catalog.course_move" => "moved a course",
+        "catalog.self_enroll" => "joined by self-enrolment",
+        "invitation.create" => "invited someone",
+        "invitation.resend" => "sent an invitation again",
+        "invitation.remind" => "sent an invitation reminder",
+        "invitation.accept" => "accepted an invitation",
+        "invitation.decline" => "declined an invitation",
+        "invitation.revoke" => "revoked an invitation",
+        "learner.remove" => "removed a learner",
+        "licence.grant" => "granted a paid seat",
+        "licence.deactivate" => "deactivated a licence",
+        "enrollment.create" => "enrolled in a course",
+        "enrollment.upgrade" => "upgraded an enrolment",
+        "organisation.create" => "created an organisation",
+        "organisation.update" => "changed an organisation",
+        "partner.create" => "created a partner",
+        "partner.update" => "changed a partner",
+        "partner.manager_assign" => "assigned a manager",
+        "partner.manager_unassign" => "removed a manager",
+        "course.create" => "created a course",
+        "course.update" => "changed a course",
+        "course.import" => "imported courses",
+        "shared_pool.add" => "added a course to the shared pool",
+        "shared_pool.remove" => "took a course out of the shared pool",
+        "user.make_staff" => "made someone staff",
+        "user.remove_staff" => "removed a staff role",
+        "user.activate" => "reactivated an account",
+        "user.deactivate" => "deactivated an account",
+        "user.email_change" => "changed an email address",
+        "user.email_verify" => "confirmed an email address",
+        "user.password_change" => "changed a password",
+        "user.password_reset" => "reset a password",
+        "user.rename" => "changed a name",
+        "email.retry" => "retried an email",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action_label;
+
+    /// Every action the services record reads as words on the audit pages.
+    #[test]
+    fn every_recorded_action_has_a_label() {
+        let pattern = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).expect("pattern");
+        let mut seen = 0;
+        for entry in std::fs::read_dir("src/services").expect("services") {
+            let path = entry.expect("entry").path();
+            let source = std::fs::read_to_string(&path).expect("source");
+            for found in pattern.captures_iter(&source) {
+                let action = &found[1];
+                if action.ends_with(".rs") || action.ends_with(".csv") {
+                    continue;
+                }
+                seen += 1;
+                assert_ne!(action_label(action), action, "{action} in {path:?}");
+            }
+        }
+        assert!(seen > 30, "found only {seen} actions");
+    }
+}
