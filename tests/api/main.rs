@@ -5,6 +5,7 @@ mod browser;
 mod console;
 mod constraints;
 mod csrf;
+mod demo;
 mod health_and_errors;
 mod helpers;
 mod journey;
