@@ -154,6 +154,19 @@ pub struct TestApp {
     pub settings: Settings,
     /// Keeps cookies, does not follow redirects: like a browser, but observable.
     pub client: reqwest::Client,
+    /// Drops the test's database when the last browser on it goes.
+    _database: std::sync::Arc<DatabaseGuard>,
+}
+
+/// Owns a test database; dropping it drops the database.
+struct DatabaseGuard(String);
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+        }
+    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -177,6 +190,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
         database_url: url,
         settings,
         client: new_client(),
+        _database: std::sync::Arc::new(DatabaseGuard(name)),
     }
 }
 
@@ -296,6 +310,7 @@ impl TestApp {
             database_url: self.database_url.clone(),
             settings: self.settings.clone(),
             client: new_client(),
+            _database: self._database.clone(),
         }
     }
 
