@@ -308,7 +308,7 @@ mod tests {
             text_body: text.into(),
             html_body: html.into(),
             sealed_secret: None,
-            status: "queued".into(),
+            status: outbox::QUEUED.into(),
             attempts: 1,
             next_attempt_at: Utc::now(),
             last_error: None,

@@ -74,11 +74,8 @@ impl<T> Paginated<T> {
     }
 
     pub fn total_pages(&self) -> i64 {
-        self.total
-            .saturating_add(self.per_page - 1)
-            .checked_div(self.per_page)
-            .unwrap_or(0)
-            .max(1)
+        // Saturating: a page number far past the end must not overflow.
+        (self.total.saturating_add(self.per_page - 1) / self.per_page.max(1)).max(1)
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paginated<U> {

@@ -4,6 +4,11 @@ use diesel::prelude::*;
 use super::schema::outbound_emails;
 use super::{PageRequest, Paginate, Paginated, contains_pattern};
 
+/// The states of an outbound email (the table's check constraint allows only these).
+pub const QUEUED: &str = "queued";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = outbound_emails)]
 pub struct OutboundEmail {
@@ -107,8 +112,6 @@ pub fn search(
         .load_page(conn)
 }
 
-/// Claims up to `limit` due emails: rows another worker holds are skipped, and each
-/// claimed row's next attempt moves past the lease so a crashed worker's rows come back.
 /// How many emails wait to be sent and how many gave up, for the staff overview.
 pub fn queued_and_failed(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
     let count = |conn: &mut PgConnection, status: &str| {
@@ -117,16 +120,18 @@ pub fn queued_and_failed(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
             .count()
             .get_result::<i64>(conn)
     };
-    Ok((count(conn, "queued")?, count(conn, "failed")?))
+    Ok((count(conn, QUEUED)?, count(conn, FAILED)?))
 }
 
+/// Claims up to `limit` due emails: rows another worker holds are skipped, and each
+/// claimed row's next attempt moves past the lease so a crashed worker's rows come back.
 pub fn claim_due(
     conn: &mut PgConnection,
     limit: i64,
     lease_until: DateTime<Utc>,
 ) -> QueryResult<Vec<OutboundEmail>> {
     let due: Vec<i64> = outbound_emails::table
-        .filter(outbound_emails::status.eq("queued"))
+        .filter(outbound_emails::status.eq(QUEUED))
         .filter(outbound_emails::next_attempt_at.le(diesel::dsl::now))
         .order(outbound_emails::next_attempt_at)
         .select(outbound_emails::id)
@@ -149,7 +154,7 @@ pub fn claim_due(
 pub fn mark_sent(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> QueryResult<()> {
     diesel::update(outbound_emails::table.find(id))
         .set((
-            outbound_emails::status.eq("sent"),
+            outbound_emails::status.eq(SENT),
             outbound_emails::sent_at.eq(at),
             outbound_emails::sealed_secret.eq(None::<Vec<u8>>),
             outbound_emails::last_error.eq(None::<String>),
@@ -176,7 +181,7 @@ pub fn mark_retry(
 pub fn mark_failed(conn: &mut PgConnection, id: i64, error: &str) -> QueryResult<()> {
     diesel::update(outbound_emails::table.find(id))
         .set((
-            outbound_emails::status.eq("failed"),
+            outbound_emails::status.eq(FAILED),
             outbound_emails::last_error.eq(error),
         ))
         .execute(conn)
@@ -189,10 +194,10 @@ pub fn requeue(conn: &mut PgConnection, id: i64) -> QueryResult<usize> {
     diesel::update(
         outbound_emails::table
             .find(id)
-            .filter(outbound_emails::status.eq("failed")),
+            .filter(outbound_emails::status.eq(FAILED)),
     )
     .set((
-        outbound_emails::status.eq("queued"),
+        outbound_emails::status.eq(QUEUED),
         outbound_emails::attempts.eq(0),
         outbound_emails::next_attempt_at.eq(diesel::dsl::now),
     ))

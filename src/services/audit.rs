@@ -59,14 +59,11 @@ pub fn record(
     reason: Option<&str>,
 ) -> Result<()> {
     let object_id = subject.object_id.to_string();
-    let reason = match reason {
-        Some(raw) => Some(
-            crate::domain::names::optional_text(raw, MAX_REASON_CHARS)
-                .map_err(|message| Error::invalid("reason", message))?,
-        )
-        .filter(|r| !r.is_empty()),
-        None => None,
-    };
+    let reason = reason
+        .map(|raw| crate::domain::names::optional_text(raw, MAX_REASON_CHARS))
+        .transpose()
+        .map_err(|message| Error::invalid("reason", message))?
+        .filter(|r| !r.is_empty());
     audit::insert(
         conn,
         &NewAuditEntry {

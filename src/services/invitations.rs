@@ -370,14 +370,13 @@ pub fn remove(
     let mut deactivated = Vec::new();
     if status == InvitationStatus::Accepted {
         if let Some(user_id) = invitation.user_id {
+            let learner = learners::find(conn, catalog.id, user_id)?.filter(|l| l.is_active);
             // A learner who joined again through a newer invitation stays, with their licences.
-            let mut stays = false;
-            if let Some(learner) = learners::find(conn, catalog.id, user_id)? {
-                if learner.is_active && learner.invitation_id == invitation.id {
-                    learners::deactivate(conn, learner.id, now)?;
-                } else {
-                    stays = learner.is_active;
-                }
+            let stays = learner
+                .as_ref()
+                .is_some_and(|l| l.invitation_id != invitation.id);
+            if let Some(learner) = learner.filter(|_| !stays) {
+                learners::deactivate(conn, learner.id, now)?;
             }
             if !stays {
                 deactivated = enrollments::deactivate_owned_by_catalog(

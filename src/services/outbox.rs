@@ -11,7 +11,7 @@ use crate::policies::Actor;
 use crate::policies::access::require_staff;
 
 /// The statuses an email can have, in the order the filter offers them.
-pub const STATUSES: [&str; 3] = ["queued", "sent", "failed"];
+pub const STATUSES: [&str; 3] = [outbox::QUEUED, outbox::SENT, outbox::FAILED];
 
 /// Newest first; an unknown status filter shows every email.
 pub fn list(

@@ -169,75 +169,43 @@ async fn invite(
         q: String::new(),
         page: None,
     };
-    match db
+    let outcome = db
         .transaction(move |conn| console::invite_many(conn, &ctx, &actor, &catalog, &typed))
-        .await
-    {
+        .await;
+    // Shown again: what went wrong, with what is left to correct in the box.
+    let shown_again = match outcome {
         Ok(report) if report.problems.is_empty() => {
             let n = report.invited.len();
             session.success(format!(
                 "{n} invitation{} sent.",
                 if n == 1 { "" } else { "s" }
             ));
-            Ok(see_other(&format!("{}/invitations", base(&partner, id))))
+            return Ok(see_other(&format!("{}/invitations", base(&partner, id))));
         }
-        Ok(report) => {
-            // Show what went wrong for each address; the rest were sent.
-            let kept: Vec<String> = report
+        // The others were sent; only the refused addresses stay in the box.
+        Ok(report) => TypedInvites {
+            emails: report
                 .problems
                 .iter()
-                .map(|(email, _)| email.clone())
-                .collect();
-            let page = invitations_page(
-                &req,
-                &who,
-                &db,
-                (code, id),
-                &query,
-                TypedInvites {
-                    emails: kept.join("\n"),
-                    errors: FieldErrors::new(),
-                    report: Some(report),
-                },
-            )
-            .await?;
-            render_invalid(&page)
-        }
-        Err(Error::Invalid(errors)) => render_invalid(
-            &invitations_page(
-                &req,
-                &who,
-                &db,
-                (code, id),
-                &query,
-                TypedInvites {
-                    emails: text,
-                    errors,
-                    report: None,
-                },
-            )
-            .await?,
-        ),
-        Err(e @ Error::CatalogUnavailable(_)) => {
-            let errors = FieldErrors::single("emails", e.public_message());
-            render_invalid(
-                &invitations_page(
-                    &req,
-                    &who,
-                    &db,
-                    (code, id),
-                    &query,
-                    TypedInvites {
-                        emails: text,
-                        errors,
-                        report: None,
-                    },
-                )
-                .await?,
-            )
-        }
-        Err(e) => Err(e.into()),
-    }
+                .map(|(email, _)| email.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            errors: FieldErrors::new(),
+            report: Some(report),
+        },
+        Err(Error::Invalid(errors)) => TypedInvites {
+            emails: text,
+            errors,
+            report: None,
+        },
+        Err(e @ Error::CatalogUnavailable(_)) => TypedInvites {
+            emails: text,
+            errors: FieldErrors::single("emails", e.public_message()),
+            report: None,
+        },
+        Err(e) => return Err(e.into()),
+    };
+    render_invalid(&invitations_page(&req, &who, &db, (code, id), &query, shown_again).await?)
 }
 
 #[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/resend")]

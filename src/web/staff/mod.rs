@@ -37,13 +37,6 @@ pub struct ReasonForm {
     pub reason: String,
 }
 
-impl ReasonForm {
-    /// The reason when one was given.
-    pub fn optional(&self) -> Option<&str> {
-        Some(self.reason.trim()).filter(|r| !r.is_empty())
-    }
-}
-
 #[derive(Template)]
 #[template(path = "staff/dashboard.html")]
 struct DashboardPage {

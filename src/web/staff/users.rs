@@ -141,7 +141,7 @@ async fn set_staff(
     let is_staff = form.is_staff == "1";
     let outcome = db
         .transaction(move |conn| {
-            let user = users::set_staff(conn, &actor, id, is_staff, form.reason.optional())?;
+            let user = users::set_staff(conn, &actor, id, is_staff, Some(&form.reason.reason))?;
             Ok(if user.is_staff {
                 format!("{} is now staff.", user.email)
             } else {
@@ -166,7 +166,7 @@ async fn set_active(
     let is_active = form.is_active == "1";
     let outcome = db
         .transaction(move |conn| {
-            let user = users::set_active(conn, &actor, id, is_active, form.reason.optional())?;
+            let user = users::set_active(conn, &actor, id, is_active, Some(&form.reason.reason))?;
             Ok(if user.is_active {
                 format!("{} can sign in again.", user.email)
             } else {

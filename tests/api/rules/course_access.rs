@@ -42,6 +42,22 @@ async fn deactivate_licence(app: &TestApp, by: Actor, licence_id: i64) -> Result
 }
 
 /// The one new `blocked` event, with its reason.
+/// The request is refused as not allowed, and its event says why.
+async fn assert_not_allowed(
+    app: &TestApp,
+    user: &User,
+    catalog_id: i64,
+    course_id: i64,
+    why: &str,
+) {
+    let trail = Trail::mark(app).await;
+    assert_eq!(
+        access(app, user, catalog_id, course_id).await,
+        CourseAccess::Refused(RefusalReason::NotAllowed)
+    );
+    assert_eq!(blocked_reason(app, &trail).await, why);
+}
+
 async fn blocked_reason(app: &TestApp, trail: &Trail) -> String {
     let events = trail.events(app).await;
     assert_eq!(events.len(), 1, "{events:?}");
@@ -84,12 +100,7 @@ async fn rule_7_1_a_removed_learner_is_not_allowed() {
     let ada = user(&app, "ada@example.org", true).await;
     let joined = join(&app, &w, c.id, &ada).await;
     remove(&app, w.staff(), joined.id).await.unwrap();
-    let trail = Trail::mark(&app).await;
-    assert_eq!(
-        access(&app, &ada, c.id, w.paid).await,
-        CourseAccess::Refused(RefusalReason::NotAllowed)
-    );
-    assert_eq!(blocked_reason(&app, &trail).await, "not_a_learner");
+    assert_not_allowed(&app, &ada, c.id, w.paid, "not_a_learner").await;
     assert!(licence(&app, ada.id, w.paid).await.is_none());
 }
 
@@ -105,12 +116,7 @@ async fn rule_7_1_a_course_outside_the_catalog_is_not_allowed() {
         .transaction(move |conn| services::catalogs::remove_course(conn, &staff, c.id, paid))
         .await
         .unwrap();
-    let trail = Trail::mark(&app).await;
-    assert_eq!(
-        access(&app, &ada, c.id, w.paid).await,
-        CourseAccess::Refused(RefusalReason::NotAllowed)
-    );
-    assert_eq!(blocked_reason(&app, &trail).await, "course_not_in_catalog");
+    assert_not_allowed(&app, &ada, c.id, w.paid, "course_not_in_catalog").await;
     assert!(licence(&app, ada.id, w.paid).await.is_none());
 }
 
@@ -128,12 +134,7 @@ async fn rule_7_1_an_inactive_catalog_is_not_allowed() {
         now - Duration::seconds(1),
     )
     .await;
-    let trail = Trail::mark(&app).await;
-    assert_eq!(
-        access(&app, &ada, c.id, w.open).await,
-        CourseAccess::Refused(RefusalReason::NotAllowed)
-    );
-    assert_eq!(blocked_reason(&app, &trail).await, "catalog_inactive");
+    assert_not_allowed(&app, &ada, c.id, w.open, "catalog_inactive").await;
     assert!(enrollment(&app, ada.id, w.open).await.is_none());
 }
 
