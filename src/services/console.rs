@@ -56,16 +56,6 @@ pub struct CatalogSummary {
     pub pending_invitations: i64,
 }
 
-impl CatalogSummary {
-    pub fn pending_invitations_text(&self) -> String {
-        if self.pending_invitations > PENDING_COUNT_CAP {
-            format!("more than {PENDING_COUNT_CAP}")
-        } else {
-            self.pending_invitations.to_string()
-        }
-    }
-}
-
 pub struct Dashboard {
     pub catalogs: Vec<CatalogSummary>,
     pub recent: Vec<AuditRow>,

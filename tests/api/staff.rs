@@ -410,3 +410,30 @@ async fn staff_can_make_staff_and_deactivate_but_not_themselves() {
     page.assert_contains("You cannot deactivate your own account.");
     assert_eq!(app.count("audit_entries").await, 2);
 }
+
+#[tokio::test]
+async fn an_over_long_reason_changes_nothing_and_says_why() {
+    let app = spawn_app().await;
+    app.signed_in_staff().await;
+    let other = app
+        .create_user("other@example.org", "other password 1", false)
+        .await;
+    let reason = "x".repeat(501);
+    let response = app
+        .post(
+            &format!("/staff/users/{}/active", other.id),
+            &[("is_active", "0"), ("reason", reason.as_str())],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    app.get(&format!("/staff/users/{}", other.id))
+        .await
+        .assert_contains("Nothing was changed: the reason is too long (at most 500 characters).");
+    let is_active = app
+        .db
+        .run(move |conn| Ok(partner_catalog::models::users::find(conn, other.id)?.is_active))
+        .await
+        .unwrap();
+    assert!(is_active);
+    assert_eq!(app.count("audit_entries").await, 0);
+}

@@ -12,7 +12,7 @@ use crate::models::courses::Course;
 use crate::models::partners::Partner;
 use crate::models::{PageRequest, Paginated};
 use crate::services::catalogs::{self as catalog_service, CatalogInput};
-use crate::services::console::{self, AddressTest, Dashboard};
+use crate::services::console::{self, AddressTest, CatalogSummary, Dashboard};
 use crate::web::auth::ManagerOrStaff;
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, render, render_invalid, see_other};
@@ -36,6 +36,13 @@ impl DashboardPage {
     }
     fn percent(&self, used: &i64, limit: &i32) -> i64 {
         percent(*used, *limit)
+    }
+    fn pending(&self, summary: &CatalogSummary) -> String {
+        if summary.pending_invitations > console::PENDING_COUNT_CAP {
+            format!("more than {}", console::PENDING_COUNT_CAP)
+        } else {
+            summary.pending_invitations.to_string()
+        }
     }
 }
 
