@@ -4,12 +4,11 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use secrecy::ExposeSecret;
 
 use crate::configuration::Settings;
-use crate::db::{self, Db};
+use crate::db::Db;
 use crate::domain::{EmailAddress, Password, SecretToken};
-use crate::mail::Worker;
+use crate::jobs::{self, Runner};
 use crate::startup::Application;
 use crate::{demo, services, telemetry};
 
@@ -44,7 +43,7 @@ enum Command {
     },
     /// Load the demo data (safe to run again).
     SeedDemo,
-    /// Run the email outbox worker on its own.
+    /// Run the background jobs (email delivery, reminders, …) on their own.
     Worker,
 }
 
@@ -68,23 +67,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
-    let url = settings.database_url.expose_secret();
-    db::create_database_if_missing(url)?;
-    db::run_migrations(url)?;
-    Db::connect(settings)
+/// Creates and migrates the database, waiting for it (with backoff) while it is away.
+async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
+    Db::connect_with_retry(settings).await
 }
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Migrate => {
-            prepare_database(&settings)?;
+            prepare_database(&settings).await?;
             println!("Database is up to date.");
         }
         Command::Serve { demo: with_demo } => {
-            let db = prepare_database(&settings)?;
+            let db = prepare_database(&settings).await?;
             let sign_ins = if with_demo {
-                Some(demo::seed(&db).await?)
+                Some(demo::seed(&db, &services::ServiceContext::from_settings(&settings)).await?)
             } else {
                 None
             };
@@ -109,7 +106,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             email,
             password_stdin,
         } => {
-            let db = prepare_database(&settings)?;
+            let db = prepare_database(&settings).await?;
             let email = EmailAddress::parse(&email).map_err(|e| anyhow::anyhow!("email {e}"))?;
             let (password, generated) = if password_stdin {
                 let mut line = String::new();
@@ -136,17 +133,24 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
         }
         Command::SeedDemo => {
-            let db = prepare_database(&settings)?;
-            println!("{}", demo::seed(&db).await?);
+            let db = prepare_database(&settings).await?;
+            println!(
+                "{}",
+                demo::seed(&db, &services::ServiceContext::from_settings(&settings)).await?
+            );
         }
         Command::Worker => {
-            let db = prepare_database(&settings)?;
-            let worker = Worker::from_settings(&settings, db)?;
+            // Listen for stop signals before anything else, so that one arriving during
+            // start-up or the first batch ends the process gracefully.
+            let shutdown = jobs::shutdown_signal();
+            let db = prepare_database(&settings).await?;
+            let runner = Runner::from_settings(&settings, db)?;
             println!(
-                "Email worker sending through {}; Ctrl-C stops it.",
-                worker.transport().describe()
+                "Worker running {}; emails go to {}. Ctrl-C or SIGTERM stops it.",
+                runner.describe(),
+                runner.mail_destination()
             );
-            worker.run(crate::mail::worker::shutdown_signal()).await;
+            runner.run(shutdown).await;
         }
     }
     Ok(())

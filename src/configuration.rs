@@ -41,6 +41,18 @@ pub struct Settings {
     /// Runs the email worker inside `serve`.
     pub run_worker: bool,
     pub worker_poll_ms: u64,
+    /// Longest wait for a row lock before a statement gives up (`lock_timeout`).
+    pub database_lock_timeout_ms: u64,
+    /// Longest any one statement may run (`statement_timeout`).
+    pub database_statement_timeout_ms: u64,
+    /// Password hashes computed at once; each takes about 19 MiB.
+    pub password_hashing_concurrency: usize,
+    /// Hashes allowed to wait for a turn; beyond, requests are answered "busy".
+    pub password_hashing_queue: usize,
+    /// Invitation emails one partner's managers may send in an hour (0 = no cap).
+    pub invitation_emails_per_partner_per_hour: i64,
+    /// Longest one email may take to hand over to the SMTP server, all steps together.
+    pub email_send_timeout_seconds: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -132,6 +144,18 @@ impl Settings {
             open_sign_up: parse_var("OPEN_SIGN_UP", true)?,
             run_worker: parse_var("RUN_WORKER", true)?,
             worker_poll_ms: parse_var("WORKER_POLL_MS", 1000)?,
+            database_lock_timeout_ms: parse_var("DATABASE_LOCK_TIMEOUT_MS", 5_000)?,
+            database_statement_timeout_ms: parse_var("DATABASE_STATEMENT_TIMEOUT_MS", 30_000)?,
+            password_hashing_concurrency: parse_var(
+                "PASSWORD_HASHING_CONCURRENCY",
+                default_hashing_concurrency(),
+            )?,
+            password_hashing_queue: parse_var("PASSWORD_HASHING_QUEUE", 32)?,
+            invitation_emails_per_partner_per_hour: parse_var(
+                "INVITATION_EMAILS_PER_PARTNER_PER_HOUR",
+                1_000,
+            )?,
+            email_send_timeout_seconds: parse_var("EMAIL_SEND_TIMEOUT_SECONDS", 60)?,
         })
     }
 
@@ -140,7 +164,8 @@ impl Settings {
         Settings {
             app_env: AppEnv::Development,
             database_url: SecretString::from(database_url.to_string()),
-            database_pool_size: 10,
+            // Tests run many applications at once against one server.
+            database_pool_size: 4,
             bind: "127.0.0.1:0".into(),
             base_url: "http://127.0.0.1".into(),
             session_key: SecretString::from("k".repeat(64)),
@@ -158,6 +183,12 @@ impl Settings {
             open_sign_up: true,
             run_worker: false,
             worker_poll_ms: 200,
+            database_lock_timeout_ms: 5_000,
+            database_statement_timeout_ms: 30_000,
+            password_hashing_concurrency: 2,
+            password_hashing_queue: 64,
+            invitation_emails_per_partner_per_hour: 1_000,
+            email_send_timeout_seconds: 10,
         }
     }
 
@@ -173,6 +204,13 @@ impl Settings {
             .finalize();
         digest.into()
     }
+}
+
+/// About one hash per core: more only queues inside the operating system.
+fn default_hashing_concurrency() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
 }
 
 fn development_session_key(var_dir: &std::path::Path) -> Result<SecretString, SettingsError> {

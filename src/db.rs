@@ -7,7 +7,7 @@ use anyhow::Context;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use secrecy::ExposeSecret;
 
@@ -19,6 +19,9 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Arbitrary constant naming the advisory lock migrations run under.
 const MIGRATION_LOCK_KEY: i64 = 0x5043_4D49_4752; // "PCMIGR"
 
+/// Longest wait between two attempts to reach the database at start-up.
+const MAX_CONNECT_RETRY_DELAY: Duration = Duration::from_secs(30);
+
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
@@ -29,15 +32,75 @@ pub struct Db {
     pool: PgPool,
 }
 
+/// Every pooled connection gives up on a held lock or a runaway statement instead of
+/// waiting with a pool connection for as long as another transaction likes.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    lock_ms: u64,
+    statement_ms: u64,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for Timeouts {
+    fn on_acquire(&self, conn: &mut PgConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}",
+            self.lock_ms, self.statement_ms
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 impl Db {
     pub fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let manager = ConnectionManager::<PgConnection>::new(settings.database_url.expose_secret());
         let pool = Pool::builder()
             .max_size(settings.database_pool_size)
             .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(Timeouts {
+                lock_ms: settings.database_lock_timeout_ms,
+                statement_ms: settings.database_statement_timeout_ms,
+            }))
             .build(manager)
             .context("cannot open the database connection pool")?;
         Ok(Self { pool })
+    }
+
+    /// Like `connect`, but waits for the database to come up, retrying with backoff and
+    /// saying so in the log: a restart during a blip must not leave the process dead.
+    pub async fn connect_with_retry(settings: &Settings) -> anyhow::Result<Self> {
+        let url = settings.database_url.expose_secret().to_string();
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 1u32;
+        loop {
+            let prepared = {
+                let url = url.clone();
+                tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                    create_database_if_missing(&url)?;
+                    run_migrations(&url)
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("database preparation panicked: {e}"))?
+            };
+            match prepared.and_then(|()| Self::connect(settings)) {
+                Ok(db) => {
+                    if attempt > 1 {
+                        tracing::info!(attempt, "the database is reachable again");
+                    }
+                    return Ok(db);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        attempt,
+                        retry_in_ms = delay.as_millis() as u64,
+                        error = %format!("{e:#}"),
+                        "the database is not reachable yet; retrying"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_CONNECT_RETRY_DELAY);
+                    attempt += 1;
+                }
+            }
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

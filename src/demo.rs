@@ -10,6 +10,7 @@ use crate::domain::{EmailAddress, Password};
 use crate::error::{Error, Result};
 use crate::models::{catalogs, courses, organisations, partners, users};
 use crate::policies::Actor;
+use crate::services::ServiceContext;
 use crate::services::accounts::{self, NewAccount};
 use crate::services::catalogs::{self as catalog_service, CatalogInput};
 
@@ -57,7 +58,7 @@ impl std::fmt::Display for DemoSignIns {
     }
 }
 
-pub async fn seed(db: &Db) -> anyhow::Result<DemoSignIns> {
+pub async fn seed(db: &Db, ctx: &ServiceContext) -> anyhow::Result<DemoSignIns> {
     let mut hashes = Vec::new();
     for password in [STAFF_PASSWORD, MANAGER_PASSWORD, LEARNER_PASSWORD] {
         let password = Password::parse(password).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -67,7 +68,8 @@ pub async fn seed(db: &Db) -> anyhow::Result<DemoSignIns> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?,
         );
     }
-    db.transaction(move |conn| seed_in(conn, &hashes))
+    let ctx = ctx.clone();
+    db.transaction(move |conn| seed_in(conn, &ctx, &hashes))
         .await
         .map_err(|e| anyhow::anyhow!("seeding the demo failed: {e:?}"))
 }
@@ -97,7 +99,11 @@ fn ensure_user(
     Ok(users::set_active(conn, user.id, true)?)
 }
 
-fn seed_in(conn: &mut PgConnection, hashes: &[String]) -> Result<DemoSignIns> {
+fn seed_in(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    hashes: &[String],
+) -> Result<DemoSignIns> {
     let [staff_hash, manager_hash, learner_hash] = hashes else {
         return Err(Error::internal(anyhow::anyhow!(
             "three password hashes expected"
@@ -138,7 +144,7 @@ fn seed_in(conn: &mut PgConnection, hashes: &[String]) -> Result<DemoSignIns> {
         )?,
     };
     if partners::managed_by(conn, manager.id)?.is_none() {
-        crate::services::partners::assign_manager(conn, &actor, partner.id, MANAGER_EMAIL)?;
+        crate::services::partners::assign_manager(conn, ctx, &actor, partner.id, MANAGER_EMAIL)?;
     }
 
     let year = Utc::now().format("%Y").to_string();

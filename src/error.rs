@@ -105,6 +105,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// Overloaded or waiting on something busy: trying again shortly will likely work.
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -116,6 +119,10 @@ impl Error {
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
+    }
+
+    pub fn busy() -> Self {
+        Self::Busy(BUSY_MESSAGE.into())
     }
 
     /// Stable machine-readable code, used by the JSON API.
@@ -132,6 +139,7 @@ impl Error {
             Error::InvalidTransition(_) => "invalid_transition",
             Error::Conflict(_) => "conflict",
             Error::TooManyRequests(_) => "too_many_requests",
+            Error::Busy(_) => "busy",
             Error::Internal(_) => "internal_error",
         }
     }
@@ -148,6 +156,7 @@ impl Error {
             | Error::InvalidTransition(_)
             | Error::Conflict(_) => 409,
             Error::TooManyRequests(_) => 429,
+            Error::Busy(_) => 503,
             Error::Internal(_) => 500,
         }
     }
@@ -170,10 +179,32 @@ impl Error {
     }
 }
 
+const BUSY_MESSAGE: &str =
+    "The service is busy right now. Please try again in a moment: nothing was changed.";
+
+/// PostgreSQL gave up waiting (`lock_timeout`, `statement_timeout`) or broke a deadlock:
+/// the transaction was rolled back whole, and trying again is the remedy.
+fn is_transient(info: &dyn diesel::result::DatabaseErrorInformation) -> bool {
+    let message = info.message();
+    message.starts_with("canceling statement due to lock timeout")
+        || message.starts_with("canceling statement due to statement timeout")
+        || message.starts_with("deadlock detected")
+}
+
 impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
         match e {
             diesel::result::Error::NotFound => Error::NotFound("the record"),
+            diesel::result::Error::DatabaseError(ref kind, ref info)
+                if is_transient(info.as_ref())
+                    || matches!(
+                        kind,
+                        diesel::result::DatabaseErrorKind::SerializationFailure
+                    ) =>
+            {
+                tracing::warn!(error = %info.message(), "database busy");
+                Error::busy()
+            }
             // PostgreSQL text cannot hold NUL: typed input carrying one is refused whole.
             diesel::result::Error::DatabaseError(_, ref info)
                 if info.message().contains("0x00") =>
@@ -186,8 +217,10 @@ impl From<diesel::result::Error> for Error {
 }
 
 impl From<diesel::r2d2::PoolError> for Error {
+    /// Every connection stayed busy for the pool's whole wait, or the database is down.
     fn from(e: diesel::r2d2::PoolError) -> Self {
-        Error::Internal(anyhow::Error::new(e).context("no database connection available"))
+        tracing::warn!(error = %e, "no database connection available");
+        Error::busy()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod events;
+pub mod jobs;
 pub mod mail;
 pub mod models;
 pub mod policies;

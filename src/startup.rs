@@ -15,7 +15,7 @@ use anyhow::Context;
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::error::Error;
-use crate::mail::Worker;
+use crate::jobs::Runner;
 use crate::web as app_web;
 
 /// Largest urlencoded form accepted (pasted address lists, CSV text).
@@ -32,14 +32,14 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'none'; \
 pub struct Application {
     port: u16,
     server: Server,
-    /// The email worker, when `RUN_WORKER` asks for it in this process.
-    worker: Option<Worker>,
+    /// The background runner, when `RUN_WORKER` asks for it in this process.
+    worker: Option<Runner>,
 }
 
 impl Application {
     pub fn build(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let worker = if settings.run_worker {
-            Some(Worker::from_settings(&settings, db.clone())?)
+            Some(Runner::from_settings(&settings, db.clone())?)
         } else {
             None
         };
@@ -60,11 +60,13 @@ impl Application {
 
     /// Where this process sends emails, when it runs the worker.
     pub fn mail_destination(&self) -> Option<String> {
-        self.worker.as_ref().map(|w| w.transport().describe())
+        self.worker
+            .as_ref()
+            .map(|w| w.mail_destination().to_string())
     }
 
-    /// Serves (and sends emails) until the server is stopped; the worker finishes
-    /// its batch under way before this returns.
+    /// Serves (and runs background jobs) until the server is stopped; the runner
+    /// finishes the item under way before this returns.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let worker = self.worker.map(|worker| {
@@ -129,7 +131,10 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
                     .add(("X-Content-Type-Options", "nosniff"))
                     .add(("X-Frame-Options", "DENY"))
                     .add(("Referrer-Policy", "same-origin"))
-                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY)),
+                    .add(("Content-Security-Policy", CONTENT_SECURITY_POLICY))
+                    // Pages carry personal data and form tokens: no copy is kept anywhere.
+                    // Responses that may be cached (the stylesheet) say so themselves.
+                    .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
             )
             .wrap(from_fn(app_web::request_log::log))
             .app_data(

@@ -18,6 +18,22 @@ pub fn optional_text(raw: &str, max_chars: usize) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// Optional text on one line: names that end up in email headers or page titles may
+/// not carry line breaks or other control characters.
+pub fn single_line(raw: &str, max_chars: usize) -> Result<String, String> {
+    let text = optional_text(raw, max_chars)?;
+    if text.chars().any(char::is_control) {
+        return Err("must be on one line, without tabs or other control characters".into());
+    }
+    Ok(text)
+}
+
+/// Required text on one line (see `single_line`).
+pub fn required_single_line(raw: &str, max_chars: usize) -> Result<String, String> {
+    required_text(raw, max_chars)?;
+    single_line(raw, max_chars)
+}
+
 /// An organisation's short name, such as `ACMEx`.
 pub fn organisation_short_name(raw: &str) -> Result<String, String> {
     let name = raw.trim();

@@ -1,9 +1,13 @@
 //! Rule 2: email patterns. A pattern matches when it matches the whole address,
 //! case-insensitively; one matching pattern is enough; no patterns match nothing.
 
-use regex::{Regex, RegexBuilder};
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 
 pub const MAX_PATTERN_CHARS: usize = 500;
+/// Patterns one catalog may have.
+pub const MAX_PATTERNS: usize = 100;
+/// Caps the compiled set of one catalog's patterns together.
+const SET_SIZE_LIMIT: usize = 2 * 1024 * 1024;
 /// Caps the compiled program so that a pattern cannot exhaust memory.
 const COMPILED_SIZE_LIMIT: usize = 256 * 1024;
 
@@ -21,6 +25,12 @@ pub enum PatternError {
     TooLong,
     #[error("{0}")]
     Invalid(String),
+    #[error(
+        "a catalog may have at most {MAX_PATTERNS} patterns; this line and those after it are too many (use broader patterns, such as one per domain)"
+    )]
+    TooMany,
+    #[error("together the patterns are too large to check quickly; use fewer or simpler ones")]
+    SetTooLarge,
 }
 
 impl EmailPattern {
@@ -62,26 +72,60 @@ pub struct PatternLineError {
     pub error: PatternError,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct EmailPatterns(Vec<EmailPattern>);
+/// A catalog's patterns, matched as one compiled set: one pass over the address
+/// whatever their number.
+#[derive(Debug, Clone)]
+pub struct EmailPatterns {
+    sources: Vec<String>,
+    set: RegexSet,
+}
+
+impl Default for EmailPatterns {
+    fn default() -> Self {
+        Self::none()
+    }
+}
+
+fn compile_set(sources: &[String]) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(sources.iter().map(|s| format!("^(?:{s})$")))
+        .case_insensitive(true)
+        .size_limit(SET_SIZE_LIMIT)
+        .dfa_size_limit(SET_SIZE_LIMIT)
+        .build()
+}
 
 impl EmailPatterns {
     pub fn none() -> Self {
-        Self(Vec::new())
+        Self {
+            sources: Vec::new(),
+            set: RegexSet::empty(),
+        }
     }
 
-    /// Parses every pattern, reporting every bad one. Blank lines are skipped.
+    /// Parses every pattern, reporting every bad one. Blank lines are skipped. At most
+    /// `MAX_PATTERNS`, and together within the compiled-size limit.
     pub fn parse_lines<'a>(
         lines: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, Vec<PatternLineError>> {
-        let mut patterns = Vec::new();
+        let mut sources = Vec::new();
         let mut errors = Vec::new();
+        let mut last_line = 0;
         for (index, line) in lines.into_iter().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
+            last_line = index + 1;
             match EmailPattern::parse(line) {
-                Ok(p) => patterns.push(p),
+                Ok(p) if sources.len() < MAX_PATTERNS => sources.push(p.source),
+                Ok(_)
+                    if errors
+                        .iter()
+                        .any(|e: &PatternLineError| e.error == PatternError::TooMany) => {}
+                Ok(p) => errors.push(PatternLineError {
+                    line: index + 1,
+                    pattern: p.source,
+                    error: PatternError::TooMany,
+                }),
                 Err(error) => errors.push(PatternLineError {
                     line: index + 1,
                     pattern: line.trim().to_string(),
@@ -89,42 +133,60 @@ impl EmailPatterns {
                 }),
             }
         }
-        if errors.is_empty() {
-            Ok(Self(patterns))
-        } else {
-            Err(errors)
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        match compile_set(&sources) {
+            Ok(set) => Ok(Self { sources, set }),
+            Err(_) => Err(vec![PatternLineError {
+                line: last_line,
+                pattern: sources.last().cloned().unwrap_or_default(),
+                error: PatternError::SetTooLarge,
+            }]),
         }
     }
 
-    /// Patterns already stored were valid when saved; one that no longer compiles matches nothing.
+    /// Patterns already stored were valid when saved; one that no longer compiles is left
+    /// out, and a set that no longer fits matches nothing.
     pub fn from_stored<'a>(stored: impl IntoIterator<Item = &'a str>) -> Self {
-        Self(
-            stored
-                .into_iter()
-                .filter_map(|p| EmailPattern::parse(p).ok())
-                .collect(),
-        )
+        let sources: Vec<String> = stored
+            .into_iter()
+            .filter_map(|p| EmailPattern::parse(p).ok())
+            .map(|p| p.source)
+            .take(MAX_PATTERNS)
+            .collect();
+        match compile_set(&sources) {
+            Ok(set) => Self { sources, set },
+            Err(e) => {
+                tracing::warn!(error = %e, "stored email patterns no longer compile together");
+                Self::none()
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.sources.is_empty()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &EmailPattern> {
-        self.0.iter()
+    pub fn len(&self) -> usize {
+        self.sources.len()
     }
 
     /// The first pattern matching the email, if any.
-    pub fn first_match(&self, email: &str) -> Option<&EmailPattern> {
-        self.0.iter().find(|p| p.matches(email))
+    pub fn first_match(&self, email: &str) -> Option<&str> {
+        let matched = self.set.matches(&email.trim().to_lowercase());
+        matched
+            .iter()
+            .next()
+            .map(|index| self.sources[index].as_str())
     }
 
     pub fn matches(&self, email: &str) -> bool {
-        self.first_match(email).is_some()
+        !self.is_empty() && self.set.is_match(&email.trim().to_lowercase())
     }
 
     pub fn sources(&self) -> Vec<String> {
-        self.0.iter().map(|p| p.source.clone()).collect()
+        self.sources.clone()
     }
 }
 
@@ -166,10 +228,7 @@ mod tests {
     fn rule_2_any_one_pattern_is_enough() {
         let p = patterns(&[r".*@first\.org", r".*@second\.org"]);
         assert!(p.matches("x@second.org"));
-        assert_eq!(
-            p.first_match("x@second.org").unwrap().as_str(),
-            r".*@second\.org"
-        );
+        assert_eq!(p.first_match("x@second.org").unwrap(), r".*@second\.org");
         assert!(!p.matches("x@third.org"));
     }
 
@@ -214,6 +273,27 @@ mod tests {
         let errors = EmailPatterns::parse_lines(["ok@x\\.com", "", "(", "[z-a]"]).unwrap_err();
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![3, 4]);
+    }
+
+    #[test]
+    fn rule_2_at_most_a_hundred_patterns_and_a_bounded_set() {
+        let lines: Vec<String> = (0..105).map(|i| format!(r"user{i}@example\.com")).collect();
+        let errors = EmailPatterns::parse_lines(lines.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(errors.len(), 1, "reported once");
+        assert_eq!(errors[0].line, 101);
+        assert_eq!(errors[0].error, PatternError::TooMany);
+        let hundred = EmailPatterns::parse_lines(lines[..100].iter().map(String::as_str)).unwrap();
+        assert_eq!(hundred.len(), 100);
+        assert!(hundred.matches("user99@example.com"));
+        assert!(!hundred.matches("user100@example.com"));
+
+        // Each pattern fits on its own; a hundred of them together do not.
+        let heavy: Vec<String> = (0..100)
+            .map(|i| format!(r"[a-z]{{1,80}}{i}@[a-z]{{1,80}}"))
+            .collect();
+        assert!(EmailPattern::parse(&heavy[0]).is_ok());
+        let errors = EmailPatterns::parse_lines(heavy.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(errors[0].error, PatternError::SetTooLarge);
     }
 
     #[test]

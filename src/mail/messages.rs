@@ -101,14 +101,16 @@ pub fn invitation(
     })
 }
 
-/// A one-time link for an account: verify an address, reset a password.
+/// An account email: a one-time link (verify an address, reset a password, claim a
+/// manager role) or a notice with a plain link to a page.
 struct ActionView<'a> {
     subject: &'a str,
     name: &'a str,
-    intro: &'a str,
+    intro: String,
     button: &'a str,
     url: String,
-    expires: String,
+    /// Until when a one-time link works; notices carry none.
+    expires: Option<String>,
     outro: &'a str,
 }
 
@@ -124,17 +126,43 @@ struct ActionHtml<'a> {
     v: &'a ActionView<'a>,
 }
 
-/// Which account email to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which account link to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountLink {
     VerifyEmail,
     ChangeEmail,
     ResetPassword,
+    /// A manager role waiting for its person: set a password to take it on.
+    ClaimManager {
+        partner_name: String,
+    },
+}
+
+fn render_action(
+    view: &ActionView<'_>,
+    kind: &'static str,
+    to: &str,
+    secret: Option<&str>,
+) -> Result<OutgoingEmail> {
+    let render_failed =
+        |e: askama::Error| Error::internal(anyhow::anyhow!("rendering an account email: {e}"));
+    Ok(OutgoingEmail {
+        kind,
+        to: to.to_string(),
+        from_name: String::new(),
+        reply_to: None,
+        subject: view.subject.to_string(),
+        text_body: ActionText { v: view }.render().map_err(render_failed)?,
+        html_body: ActionHtml { v: view }.render().map_err(render_failed)?,
+        secret: secret.map(str::to_string),
+        partner_id: None,
+        invitation_id: None,
+    })
 }
 
 pub fn account_link(
     base_url: &str,
-    kind: AccountLink,
+    kind: &AccountLink,
     to: &str,
     name: &str,
     secret: &str,
@@ -143,15 +171,15 @@ pub fn account_link(
     let (subject, intro, button, path, outro, kind_name) = match kind {
         AccountLink::VerifyEmail => (
             "Confirm your email address",
-            "Please confirm that this is your email address. Catalogs that accept addresses like yours become available once it is confirmed.",
+            "Please confirm that this is your email address. Catalogs that accept addresses like yours become available once it is confirmed.".to_string(),
             "Confirm my email address",
             "verify-email",
-            "If you did not create an account, ignore this email.",
+            "If you did not create an account, ignore this email: the account stays unconfirmed and can do nothing in your name.",
             "verify_email",
         ),
         AccountLink::ChangeEmail => (
             "Confirm your new email address",
-            "You asked to use this address for your account. Confirm it to make the change.",
+            "You asked to use this address for your account. Confirm it to make the change.".to_string(),
             "Confirm the new address",
             "verify-email",
             "If you did not ask for this, ignore this email: nothing changes.",
@@ -159,11 +187,19 @@ pub fn account_link(
         ),
         AccountLink::ResetPassword => (
             "Choose a new password",
-            "Someone asked to reset the password of your account. Choose a new password with the link below.",
+            "Someone asked to reset the password of your account. Choose a new password with the link below; every other signed-in session then ends.".to_string(),
             "Choose a new password",
             "password/reset",
             "If it was not you, ignore this email: your password stays as it is.",
             "reset_password",
+        ),
+        AccountLink::ClaimManager { partner_name } => (
+            "You have been made a partner manager",
+            format!("You have been made a manager of {partner_name} on Partner Catalog. Choose your password with the link below to take on the role."),
+            "Choose my password",
+            "manager/claim",
+            "If you did not expect this, ignore this email: the role stays unclaimed.",
+            "claim_manager",
         ),
     };
     let view = ActionView {
@@ -172,21 +208,53 @@ pub fn account_link(
         intro,
         button,
         url: format!("{base_url}/{path}/{SECRET_MARKER}"),
-        expires: expires_at.format("%-d %B %Y at %H:%M UTC").to_string(),
+        expires: Some(expires_at.format("%-d %B %Y at %H:%M UTC").to_string()),
         outro,
     };
-    let render_failed =
-        |e: askama::Error| Error::internal(anyhow::anyhow!("rendering an account email: {e}"));
-    Ok(OutgoingEmail {
-        kind: kind_name,
-        to: to.to_string(),
-        from_name: String::new(),
-        reply_to: None,
-        subject: subject.to_string(),
-        text_body: ActionText { v: &view }.render().map_err(render_failed)?,
-        html_body: ActionHtml { v: &view }.render().map_err(render_failed)?,
-        secret: Some(secret.to_string()),
-        partner_id: None,
-        invitation_id: None,
-    })
+    render_action(&view, kind_name, to, Some(secret))
+}
+
+/// Emails that tell the owner of an address something, with no secret in them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountNotice {
+    /// Someone tried to sign up with an address that already has an account.
+    SignUpWithExistingAddress,
+    /// Sign-ins to the account failed often enough to be throttled.
+    SignInAttempts { client_ip: String, failures: usize },
+}
+
+pub fn account_notice(
+    base_url: &str,
+    notice: &AccountNotice,
+    to: &str,
+    name: &str,
+) -> Result<OutgoingEmail> {
+    let (subject, intro, button, path, outro, kind_name) = match notice {
+        AccountNotice::SignUpWithExistingAddress => (
+            "Someone tried to create an account with your address",
+            "Someone tried to create a new account with this email address, which already has an account. If it was you, sign in, or choose a new password if you have forgotten it.".to_string(),
+            "Choose a new password",
+            "password/forgot",
+            "If it was not you, ignore this email: nothing was created and your account is unchanged.",
+            "sign_up_existing",
+        ),
+        AccountNotice::SignInAttempts { client_ip, failures } => (
+            "Failed sign-ins to your account",
+            format!("There were {failures} failed attempts to sign in to your account from the address {client_ip}. Sign-ins from there are paused for a while; you can still sign in from elsewhere."),
+            "Choose a new password",
+            "password/forgot",
+            "If it was you, there is nothing to do. If not, choosing a new password ends every signed-in session.",
+            "sign_in_warning",
+        ),
+    };
+    let view = ActionView {
+        subject,
+        name,
+        intro,
+        button,
+        url: format!("{base_url}/{path}"),
+        expires: None,
+        outro,
+    };
+    render_action(&view, kind_name, to, None)
 }

@@ -156,9 +156,32 @@ pub fn patterns_of(conn: &mut PgConnection, catalog_id: i64) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// Every catalog id with each of its patterns, for catalogs that have patterns.
-pub fn all_patterns(conn: &mut PgConnection) -> QueryResult<Vec<(i64, String)>> {
+/// The newest pattern row of each catalog that has patterns (of one, if given): patterns
+/// are replaced whole, so this names the set.
+pub fn pattern_revisions(
+    conn: &mut PgConnection,
+    catalog_id: Option<i64>,
+) -> QueryResult<Vec<(i64, i64)>> {
+    let mut query = catalog_email_patterns::table
+        .group_by(catalog_email_patterns::catalog_id)
+        .select((
+            catalog_email_patterns::catalog_id,
+            diesel::dsl::max(catalog_email_patterns::id).assume_not_null(),
+        ))
+        .into_boxed();
+    if let Some(id) = catalog_id {
+        query = query.filter(catalog_email_patterns::catalog_id.eq(id));
+    }
+    query.load(conn)
+}
+
+/// The patterns of these catalogs, each catalog's in order.
+pub fn patterns_of_many(
+    conn: &mut PgConnection,
+    catalog_ids: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
     catalog_email_patterns::table
+        .filter(catalog_email_patterns::catalog_id.eq_any(catalog_ids))
         .select((
             catalog_email_patterns::catalog_id,
             catalog_email_patterns::pattern,

@@ -319,7 +319,7 @@ pub fn pending_counts(
 }
 
 /// Sent invitations expiring before `horizon` that got no reminder yet and were not
-/// just sent; rows another process holds are skipped.
+/// just sent, of catalogs that have not ended; rows another process holds are skipped.
 pub fn claim_due_for_reminder(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -335,6 +335,13 @@ pub fn claim_due_for_reminder(
         .filter(invitations::expires_at.gt(now))
         .filter(invitations::expires_at.le(horizon))
         .filter(invitations::last_sent_at.le(sent_before))
+        .filter(
+            invitations::catalog_id.eq_any(
+                super::schema::catalogs::table
+                    .filter(super::schema::catalogs::available_end.gt(now))
+                    .select(super::schema::catalogs::id),
+            ),
+        )
         .select(Invitation::as_select())
         .order(invitations::expires_at)
         .limit(limit)

@@ -9,7 +9,7 @@ pub const QUEUED: &str = "queued";
 pub const SENT: &str = "sent";
 pub const FAILED: &str = "failed";
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = outbound_emails)]
 pub struct OutboundEmail {
     pub id: i64,
@@ -112,6 +112,36 @@ pub fn search(
         .load_page(conn)
 }
 
+/// Whether an email of this kind went (or waits to go) to the address since `since`.
+pub fn sent_recently(
+    conn: &mut PgConnection,
+    to_address: &str,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        outbound_emails::table
+            .filter(outbound_emails::to_address.eq(to_address))
+            .filter(outbound_emails::kind.eq(kind))
+            .filter(outbound_emails::created_at.ge(since)),
+    ))
+    .get_result(conn)
+}
+
+/// Invitation emails (first sends, resends and reminders) of a partner since `since`.
+pub fn invitation_emails_since(
+    conn: &mut PgConnection,
+    partner_id: i64,
+    since: DateTime<Utc>,
+) -> QueryResult<i64> {
+    outbound_emails::table
+        .filter(outbound_emails::partner_id.eq(partner_id))
+        .filter(outbound_emails::created_at.ge(since))
+        .filter(outbound_emails::kind.eq_any(["invitation", "invitation_reminder"]))
+        .count()
+        .get_result(conn)
+}
+
 /// How many emails wait to be sent and how many gave up, for the staff overview.
 pub fn queued_and_failed(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
     let count = |conn: &mut PgConnection, status: &str| {
@@ -124,11 +154,14 @@ pub fn queued_and_failed(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
 }
 
 /// Claims up to `limit` due emails: rows another worker holds are skipped, and each
-/// claimed row's next attempt moves past the lease so a crashed worker's rows come back.
+/// claimed row's next attempt moves past its lease, so a crashed worker's rows come back.
+/// The n-th email of the batch is leased for n send time limits plus a margin: as long as
+/// the sends before it and its own may take, no longer.
 pub fn claim_due(
     conn: &mut PgConnection,
     limit: i64,
-    lease_until: DateTime<Utc>,
+    lease_step: std::time::Duration,
+    lease_margin: std::time::Duration,
 ) -> QueryResult<Vec<OutboundEmail>> {
     let due: Vec<i64> = outbound_emails::table
         .filter(outbound_emails::status.eq(QUEUED))
@@ -142,13 +175,34 @@ pub fn claim_due(
     if due.is_empty() {
         return Ok(Vec::new());
     }
-    diesel::update(outbound_emails::table.filter(outbound_emails::id.eq_any(&due)))
-        .set((
-            outbound_emails::next_attempt_at.eq(lease_until),
-            outbound_emails::attempts.eq(outbound_emails::attempts + 1),
-        ))
-        .returning(OutboundEmail::as_returning())
-        .get_results(conn)
+    let mut claimed: Vec<OutboundEmail> = diesel::sql_query(
+        "UPDATE outbound_emails o \
+         SET next_attempt_at = now() + make_interval(secs => $2 * t.ord + $3), \
+             attempts = o.attempts + 1 \
+         FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord) \
+         WHERE o.id = t.id RETURNING o.*",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&due)
+    .bind::<diesel::sql_types::Double, _>(lease_step.as_secs_f64())
+    .bind::<diesel::sql_types::Double, _>(lease_margin.as_secs_f64())
+    .load(conn)?;
+    claimed.sort_by_key(|e| e.next_attempt_at);
+    Ok(claimed)
+}
+
+/// Gives claimed emails back untried (the worker is stopping), due at once.
+pub fn release(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<()> {
+    diesel::update(
+        outbound_emails::table
+            .filter(outbound_emails::id.eq_any(ids))
+            .filter(outbound_emails::status.eq(QUEUED)),
+    )
+    .set((
+        outbound_emails::next_attempt_at.eq(diesel::dsl::now),
+        outbound_emails::attempts.eq(outbound_emails::attempts - 1),
+    ))
+    .execute(conn)
+    .map(drop)
 }
 
 pub fn mark_sent(conn: &mut PgConnection, id: i64, at: DateTime<Utc>) -> QueryResult<()> {

@@ -103,23 +103,57 @@ pub fn search(
     query.order(partners::name).paginate(page).load_page(conn)
 }
 
-/// The partner a user manages, if any.
+/// The partner a user manages, if any: only a claimed role takes effect.
 pub fn managed_by(conn: &mut PgConnection, user_id: i64) -> QueryResult<Option<Partner>> {
     partner_managers::table
         .inner_join(partners::table)
         .filter(partner_managers::user_id.eq(user_id))
+        .filter(partner_managers::claimed_at.is_not_null())
         .select(Partner::as_select())
         .first(conn)
         .optional()
 }
 
-pub fn managers_of(conn: &mut PgConnection, partner_id: i64) -> QueryResult<Vec<User>> {
+/// The partner a user is assigned to, claimed or not, and whether it is claimed.
+pub fn assignment_of(
+    conn: &mut PgConnection,
+    user_id: i64,
+) -> QueryResult<Option<(Partner, bool)>> {
+    partner_managers::table
+        .inner_join(partners::table)
+        .filter(partner_managers::user_id.eq(user_id))
+        .select((
+            Partner::as_select(),
+            partner_managers::claimed_at.is_not_null(),
+        ))
+        .first(conn)
+        .optional()
+}
+
+/// A partner's managers, with whether each has claimed the role.
+pub fn managers_of(conn: &mut PgConnection, partner_id: i64) -> QueryResult<Vec<(User, bool)>> {
     partner_managers::table
         .inner_join(users::table.on(users::id.eq(partner_managers::user_id)))
         .filter(partner_managers::partner_id.eq(partner_id))
-        .select(User::as_select())
+        .select((
+            User::as_select(),
+            partner_managers::claimed_at.is_not_null(),
+        ))
         .order(users::email)
         .load(conn)
+}
+
+/// The role takes effect.
+pub fn claim_manager(conn: &mut PgConnection, user_id: i64) -> QueryResult<Option<i64>> {
+    diesel::update(
+        partner_managers::table
+            .filter(partner_managers::user_id.eq(user_id))
+            .filter(partner_managers::claimed_at.is_null()),
+    )
+    .set(partner_managers::claimed_at.eq(diesel::dsl::now))
+    .returning(partner_managers::partner_id)
+    .get_result(conn)
+    .optional()
 }
 
 pub fn assign_manager(
@@ -127,12 +161,14 @@ pub fn assign_manager(
     partner_id: i64,
     user_id: i64,
     assigned_by: i64,
+    claimed: bool,
 ) -> QueryResult<()> {
     diesel::insert_into(partner_managers::table)
         .values((
             partner_managers::partner_id.eq(partner_id),
             partner_managers::user_id.eq(user_id),
             partner_managers::assigned_by.eq(assigned_by),
+            partner_managers::claimed_at.eq(claimed.then(chrono::Utc::now)),
         ))
         .execute(conn)
         .map(drop)

@@ -219,6 +219,7 @@ diesel::table! {
         partner_id -> Int8,
         assigned_by -> Nullable<Int8>,
         assigned_at -> Timestamptz,
+        claimed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -332,6 +333,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         last_sign_in_at -> Nullable<Timestamptz>,
+        session_generation -> Int4,
     }
 }
 

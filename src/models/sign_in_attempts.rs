@@ -1,54 +1,67 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 
 use super::schema::sign_in_attempts;
 
+/// Serialises sign-in attempts from one client address until the transaction ends, so
+/// that counting and recording an attempt are one step.
+pub fn lock_client(conn: &mut PgConnection, client_ip: &str) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('sign-in:' || $1, 0))")
+        .bind::<Text, _>(client_ip)
+        .execute(conn)
+        .map(drop)
+}
+
+/// Records an attempt; returns its id.
 pub fn record(
     conn: &mut PgConnection,
     email: &str,
     client_ip: &str,
     succeeded: bool,
-) -> QueryResult<()> {
+) -> QueryResult<i64> {
     diesel::insert_into(sign_in_attempts::table)
         .values((
             sign_in_attempts::email.eq(email),
             sign_in_attempts::client_ip.eq(client_ip),
             sign_in_attempts::succeeded.eq(succeeded),
         ))
+        .returning(sign_in_attempts::id)
+        .get_result(conn)
+}
+
+pub fn mark_succeeded(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
+    diesel::update(sign_in_attempts::table.find(id))
+        .set(sign_in_attempts::succeeded.eq(true))
         .execute(conn)
         .map(drop)
 }
 
-/// Failures for an email since `since`, stopping at the last success, oldest first.
-pub fn recent_failures_for_email(
+/// Failures from a client address (for one account, if given) since `since`, stopping
+/// at the last success there, oldest first.
+pub fn recent_failures(
     conn: &mut PgConnection,
-    email: &str,
-    since: DateTime<Utc>,
-) -> QueryResult<Vec<DateTime<Utc>>> {
-    let last_success: Option<DateTime<Utc>> = sign_in_attempts::table
-        .filter(sign_in_attempts::email.eq(email))
-        .filter(sign_in_attempts::succeeded.eq(true))
-        .filter(sign_in_attempts::attempted_at.ge(since))
-        .select(diesel::dsl::max(sign_in_attempts::attempted_at))
-        .first(conn)?;
-    sign_in_attempts::table
-        .filter(sign_in_attempts::email.eq(email))
-        .filter(sign_in_attempts::succeeded.eq(false))
-        .filter(sign_in_attempts::attempted_at.ge(last_success.unwrap_or(since).max(since)))
-        .select(sign_in_attempts::attempted_at)
-        .order(sign_in_attempts::attempted_at.asc())
-        .load(conn)
-}
-
-pub fn recent_failures_for_ip(
-    conn: &mut PgConnection,
+    email: Option<&str>,
     client_ip: &str,
     since: DateTime<Utc>,
 ) -> QueryResult<Vec<DateTime<Utc>>> {
-    sign_in_attempts::table
-        .filter(sign_in_attempts::client_ip.eq(client_ip))
+    let scoped = || {
+        let mut query = sign_in_attempts::table
+            .filter(sign_in_attempts::client_ip.eq(client_ip.to_string()))
+            .filter(sign_in_attempts::attempted_at.ge(since))
+            .into_boxed();
+        if let Some(email) = email {
+            query = query.filter(sign_in_attempts::email.eq(email.to_string()));
+        }
+        query
+    };
+    let last_success: Option<DateTime<Utc>> = scoped()
+        .filter(sign_in_attempts::succeeded.eq(true))
+        .select(diesel::dsl::max(sign_in_attempts::attempted_at))
+        .first(conn)?;
+    scoped()
         .filter(sign_in_attempts::succeeded.eq(false))
-        .filter(sign_in_attempts::attempted_at.ge(since))
+        .filter(sign_in_attempts::attempted_at.ge(last_success.unwrap_or(since).max(since)))
         .select(sign_in_attempts::attempted_at)
         .order(sign_in_attempts::attempted_at.asc())
         .load(conn)

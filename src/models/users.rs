@@ -17,6 +17,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_sign_in_at: Option<DateTime<Utc>>,
+    /// Sessions issued under an older generation are no longer valid.
+    pub session_generation: i32,
 }
 
 impl User {
@@ -151,6 +153,14 @@ pub fn change_email(conn: &mut PgConnection, id: i64, email: &str) -> QueryResul
         .get_result(conn)
 }
 
+/// Ends every session of the user; returns the new generation.
+pub fn end_sessions(conn: &mut PgConnection, id: i64) -> QueryResult<i32> {
+    diesel::update(users::table.find(id))
+        .set(users::session_generation.eq(users::session_generation + 1))
+        .returning(users::session_generation)
+        .get_result(conn)
+}
+
 pub fn record_sign_in(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
     diesel::update(users::table.find(id))
         .set(users::last_sign_in_at.eq(Some(Utc::now())))
@@ -210,6 +220,21 @@ pub fn use_token(conn: &mut PgConnection, id: i64) -> QueryResult<()> {
         .set(user_tokens::used_at.eq(Some(Utc::now())))
         .execute(conn)
         .map(drop)
+}
+
+/// How many links of this purpose the user was sent since `since`.
+pub fn count_tokens_since(
+    conn: &mut PgConnection,
+    user_id: i64,
+    purpose: &str,
+    since: DateTime<Utc>,
+) -> QueryResult<i64> {
+    user_tokens::table
+        .filter(user_tokens::user_id.eq(user_id))
+        .filter(user_tokens::purpose.eq(purpose))
+        .filter(user_tokens::created_at.ge(since))
+        .count()
+        .get_result(conn)
 }
 
 /// Older unused tokens of the same purpose stop working when a new one is issued.

@@ -6,15 +6,18 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use chrono::{Duration, Utc};
 use diesel::PgConnection;
 
+use super::ServiceContext;
 use crate::db::Db;
 use crate::domain::{EmailAddress, Password};
 use crate::error::{Error, Result};
+use crate::mail::messages::{self, AccountNotice};
 use crate::models::sign_in_attempts;
 use crate::models::users::{self, NewUser, User};
 
-/// Failures allowed per account within the window before it is locked for a while.
-pub const MAX_FAILURES_PER_EMAIL: usize = 5;
-/// Failures allowed per client address within the window.
+/// Failures allowed per (account, client address) within the window: guessing is
+/// slowed where it comes from, and nobody can lock an owner out from elsewhere.
+pub const MAX_FAILURES_PER_ACCOUNT_AND_IP: usize = 5;
+/// Failures allowed per client address within the window, across all accounts.
 pub const MAX_FAILURES_PER_IP: usize = 20;
 pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
 
@@ -37,14 +40,16 @@ pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
 }
 
 /// Verifying against this when the account does not exist keeps timing the same.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0cR6W8fBmxIRHVbEPYWVvRmXTyGnLrhvQt7ku2CJcX4";
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0cR6W8fBmxIRHVbEPYWVvRmXTyGnLrhvQt7ku2CJcX4";
 
 pub const BAD_CREDENTIALS: &str = "That email and password do not match an account.";
 
-/// Signs a person in, or says why not. Every attempt is recorded so that throttling
-/// holds across processes.
+/// Signs a person in, or says why not. Each attempt is recorded as a failure *before*
+/// the password is checked, under a lock per client address, so that parallel guesses
+/// count at once; a right password then marks it a success.
 pub async fn sign_in(
     db: &Db,
+    ctx: &ServiceContext,
     raw_email: &str,
     password: String,
     client_ip: String,
@@ -57,34 +62,76 @@ pub async fn sign_in(
         return Err(Error::invalid("password", "is required"));
     }
     let (lookup_email, lookup_ip) = (email.clone(), client_ip.clone());
-    let user = db
-        .run(move |conn| {
+    let (attempt_id, user) = db
+        .transaction(move |conn| {
+            sign_in_attempts::lock_client(conn, &lookup_ip)?;
             check_throttle(conn, &lookup_email, &lookup_ip)?;
-            Ok(users::find_by_email(conn, &lookup_email)?)
+            let attempt_id = sign_in_attempts::record(conn, &lookup_email, &lookup_ip, false)?;
+            Ok((attempt_id, users::find_by_email(conn, &lookup_email)?))
         })
         .await?;
-    let hash = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_string());
-    let matches = Db::cpu(move || Ok(verify_password(&password, &hash))).await?;
-    let succeeded = matches && user.as_ref().is_some_and(|u| u.password_hash.is_some());
-    let signed_in_id = user.as_ref().filter(|_| succeeded).map(|u| u.id);
-    db.run(move |conn| {
-        sign_in_attempts::record(conn, &email, &client_ip, succeeded)?;
-        if let Some(id) = signed_in_id {
-            users::record_sign_in(conn, id)?;
-        }
-        Ok(())
-    })
-    .await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let succeeded = ctx.hashing.verify(password, hash).await?;
     match user {
-        Some(user) if succeeded && user.is_active => Ok(user),
-        Some(_) if succeeded => Err(Error::Forbidden(
-            "This account has been deactivated. Contact your administrator.".into(),
-        )),
-        _ => Err(Error::invalid("password", BAD_CREDENTIALS)),
+        Some(user) if succeeded => {
+            let id = user.id;
+            db.transaction(move |conn| {
+                sign_in_attempts::mark_succeeded(conn, attempt_id)?;
+                users::record_sign_in(conn, id)?;
+                Ok(())
+            })
+            .await?;
+            if user.is_active {
+                Ok(user)
+            } else {
+                Err(Error::Forbidden(
+                    "This account has been deactivated. Contact your administrator.".into(),
+                ))
+            }
+        }
+        user => {
+            if let Some(user) = user {
+                let ctx = ctx.clone();
+                db.transaction(move |conn| warn_owner_if_throttled(conn, &ctx, &user, &client_ip))
+                    .await?;
+            }
+            Err(Error::invalid("password", BAD_CREDENTIALS))
+        }
     }
+}
+
+/// The owner hears of guessing once the guesser is throttled, at most once a window.
+fn warn_owner_if_throttled(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    user: &User,
+    client_ip: &str,
+) -> Result<()> {
+    let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
+    let failures =
+        sign_in_attempts::recent_failures(conn, Some(&user.email), client_ip, Utc::now() - window)?
+            .len();
+    if failures < MAX_FAILURES_PER_ACCOUNT_AND_IP
+        || crate::models::outbox::sent_recently(
+            conn,
+            &user.email,
+            "sign_in_warning",
+            Utc::now() - window,
+        )?
+    {
+        return Ok(());
+    }
+    let email = messages::account_notice(
+        &ctx.base_url,
+        &AccountNotice::SignInAttempts {
+            client_ip: client_ip.to_string(),
+            failures,
+        },
+        &user.email,
+        &user.full_name,
+    )?;
+    crate::mail::queue(conn, &ctx.sealer, email)?;
+    Ok(())
 }
 
 fn minutes_until(unlock: chrono::DateTime<Utc>) -> i64 {
@@ -95,23 +142,25 @@ fn minutes_until(unlock: chrono::DateTime<Utc>) -> i64 {
 fn check_throttle(conn: &mut PgConnection, email: &str, client_ip: &str) -> Result<()> {
     let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
     let since = Utc::now() - window;
-    let by_email = sign_in_attempts::recent_failures_for_email(conn, email, since)?;
-    if by_email.len() >= MAX_FAILURES_PER_EMAIL {
-        let unlock = by_email[by_email.len() - MAX_FAILURES_PER_EMAIL] + window;
+    let refuse = |failures: &[chrono::DateTime<Utc>], limit: usize, what: &str| {
+        let unlock = failures[failures.len() - limit] + window;
         let minutes = minutes_until(unlock);
-        return Err(Error::TooManyRequests(format!(
-            "Too many failed sign-ins for this account. Try again in {minutes} minute{}.",
+        Error::TooManyRequests(format!(
+            "Too many failed sign-ins {what}. Try again in {minutes} minute{}, or choose a new password.",
             if minutes == 1 { "" } else { "s" }
-        )));
+        ))
+    };
+    let by_account = sign_in_attempts::recent_failures(conn, Some(email), client_ip, since)?;
+    if by_account.len() >= MAX_FAILURES_PER_ACCOUNT_AND_IP {
+        return Err(refuse(
+            &by_account,
+            MAX_FAILURES_PER_ACCOUNT_AND_IP,
+            "for this account from your network",
+        ));
     }
-    let by_ip = sign_in_attempts::recent_failures_for_ip(conn, client_ip, since)?;
+    let by_ip = sign_in_attempts::recent_failures(conn, None, client_ip, since)?;
     if by_ip.len() >= MAX_FAILURES_PER_IP {
-        let unlock = by_ip[by_ip.len() - MAX_FAILURES_PER_IP] + window;
-        let minutes = minutes_until(unlock);
-        return Err(Error::TooManyRequests(format!(
-            "Too many failed sign-ins from your network. Try again in {minutes} minute{}.",
-            if minutes == 1 { "" } else { "s" }
-        )));
+        return Err(refuse(&by_ip, MAX_FAILURES_PER_IP, "from your network"));
     }
     Ok(())
 }
@@ -128,7 +177,8 @@ pub struct NewAccount {
 }
 
 /// The one place accounts are created, so that everything that must follow the
-/// creation of an account happens in the same transaction.
+/// creation of an account happens in the same transaction. What is bound to the address
+/// (invitations, and later pre-enrolments) follows only a verified one.
 pub fn create_account(conn: &mut PgConnection, account: &NewAccount) -> Result<User> {
     if users::find_by_email(conn, account.email.as_str())?.is_some() {
         return Err(Error::invalid(
@@ -149,17 +199,37 @@ pub fn create_account(conn: &mut PgConnection, account: &NewAccount) -> Result<U
     .map_err(|e| {
         super::unique_violation(e, "email", "an account with this email already exists")
     })?;
-    after_email_proven(conn, &user)?;
+    if user.is_verified() {
+        after_email_proven(conn, &user)?;
+    }
     Ok(user)
 }
 
-/// What follows an account getting an address: invitations sent to it are linked.
+/// What follows an account's address being proven (verified, or changed through a
+/// confirmation link): invitations sent to it are linked.
 pub fn after_email_proven(conn: &mut PgConnection, user: &User) -> Result<()> {
     crate::models::invitations::link_user_by_email(conn, &user.email, user.id)?;
     Ok(())
 }
 
-/// Creates a staff account, or makes an existing account staff and sets its password.
+/// Marks the account's address as proven by an emailed link or token, if it was not yet.
+pub fn prove_email(conn: &mut PgConnection, user: &User) -> Result<User> {
+    if user.is_verified() {
+        return Ok(user.clone());
+    }
+    let verified = users::mark_verified(conn, user.id)?;
+    after_email_proven(conn, &verified)?;
+    Ok(verified)
+}
+
+/// Ends every session of the user (logout, password change or reset, deactivation,
+/// "sign out everywhere"); returns the generation a session issued now must carry.
+pub fn end_sessions(conn: &mut PgConnection, user_id: i64) -> Result<i32> {
+    Ok(users::end_sessions(conn, user_id)?)
+}
+
+/// Creates a staff account, or makes an existing account staff and sets its password
+/// (ending the account's other sessions).
 pub async fn create_staff(db: &Db, email: EmailAddress, password: Password) -> Result<User> {
     let hash = Db::cpu(move || hash_password(&password)).await?;
     db.transaction(
@@ -167,9 +237,8 @@ pub async fn create_staff(db: &Db, email: EmailAddress, password: Password) -> R
             Some(existing) => {
                 users::set_password_hash(conn, existing.id, &hash)?;
                 users::set_active(conn, existing.id, true)?;
-                if !existing.is_verified() {
-                    users::mark_verified(conn, existing.id)?;
-                }
+                end_sessions(conn, existing.id)?;
+                prove_email(conn, &existing)?;
                 Ok(users::set_staff(conn, existing.id, true)?)
             }
             None => create_account(

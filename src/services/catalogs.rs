@@ -114,7 +114,7 @@ pub fn pattern_errors_message(errors: &[crate::domain::patterns::PatternLineErro
 
 fn validate(input: &CatalogInput, tz: chrono_tz::Tz) -> Result<ValidCatalog> {
     let mut errors = FieldErrors::new();
-    let name = errors.check("name", names::required_text(&input.name, 200));
+    let name = errors.check("name", names::required_single_line(&input.name, 200));
     let description = errors.check(
         "description",
         names::optional_text(&input.description, 5000),

@@ -273,9 +273,7 @@ pub fn test_address(
         EmailAddress::parse(raw).map_err(|e| Error::invalid("test_email", e.to_string()))?;
     let stored = catalogs::patterns_of(conn, catalog.id)?;
     let patterns = EmailPatterns::from_stored(stored.iter().map(String::as_str));
-    let matching_pattern = patterns
-        .first_match(email.as_str())
-        .map(|p| p.as_str().to_string());
+    let matching_pattern = patterns.first_match(email.as_str()).map(str::to_string);
     let verdict = if catalog.is_self_enrollment {
         if may_self_enroll(catalog, &patterns, email.as_str(), true) {
             if patterns.is_empty() {

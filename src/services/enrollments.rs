@@ -6,6 +6,7 @@ use diesel::PgConnection;
 use serde::Serialize;
 
 use super::audit::{self, Subject};
+use crate::domain::EmailPatterns;
 use crate::domain::course::{AUDIT, CourseMode, VERIFIED};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
@@ -105,11 +106,28 @@ pub fn request_course_access(
         diesel::result::Error::NotFound => Error::NotFound("catalog"),
         other => other.into(),
     })?;
-    users::lock(conn, user_id)?;
+    let user = users::lock(conn, user_id)?;
     let now = Utc::now();
+    let course = courses::find(conn, course_id).map_err(|e| match e {
+        diesel::result::Error::NotFound => Error::NotFound("course"),
+        other => other.into(),
+    })?;
 
-    // 1. An active learner of an active catalog that holds the course.
-    let is_learner = learners::find(conn, catalog.id, user_id)?.is_some_and(|l| l.is_active);
+    // 1. An active learner of an active catalog that holds the course. Someone who never
+    // was a learner and does not even see the catalog (rule 3) gets "not found", and the
+    // partner's analytics record nothing of them.
+    let learner = learners::find(conn, catalog.id, user_id)?;
+    let is_learner = learner.as_ref().is_some_and(|l| l.is_active);
+    if learner.is_none() {
+        let patterns = EmailPatterns::from_stored(
+            catalogs::patterns_of(conn, catalog.id)?
+                .iter()
+                .map(String::as_str),
+        );
+        if !super::visibility::sees(conn, &user, &catalog, &patterns)? {
+            return Err(Error::NotFound("catalog"));
+        }
+    }
     let holds_course = catalogs::catalog_course(conn, catalog.id, course_id)?.is_some();
     if !is_learner || !holds_course || !catalog.is_active_at(now) {
         let reason = if !is_learner {
@@ -122,7 +140,6 @@ pub fn request_course_access(
         blocked(conn, &catalog, course_id, user_id, reason)?;
         return Ok(CourseAccess::Refused(RefusalReason::NotAllowed));
     }
-    let course = courses::find(conn, course_id)?;
     let enrollment = enrollments::find_enrollment(conn, user_id, course.id)?;
 
     // 2. Open course: audit unless already enrolled; no licence.

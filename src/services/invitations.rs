@@ -7,8 +7,9 @@ use diesel::PgConnection;
 use super::ServiceContext;
 use super::audit::{self, Subject};
 use super::enrollments;
+use super::patterns::PatternCache;
 use crate::domain::invitation_status::Channel;
-use crate::domain::{EmailAddress, EmailPatterns, InvitationStatus, SecretToken};
+use crate::domain::{EmailAddress, InvitationStatus, SecretToken};
 use crate::error::{Error, Result};
 use crate::events::{self, Event};
 use crate::mail::{self, messages};
@@ -248,7 +249,16 @@ pub fn accept(conn: &mut PgConnection, actor: &Actor, raw_token: &str) -> Result
     let found = invitations::find_by_token_hash(conn, &token.hash())?
         .ok_or(Error::NotFound("invitation"))?;
     let user = users::find(conn, user_id)?;
-    accept_as(conn, actor, &user, found.id)
+    accept_as(conn, actor, &user, found.id, Proof::EmailedLink)
+}
+
+/// What shows that the person accepting owns the invited address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Proof {
+    /// The emailed link's token: it proves the address, which becomes verified.
+    EmailedLink,
+    /// The account's address, already verified.
+    VerifiedAccount,
 }
 
 /// Accepts for this user; the token or an equivalent proof was checked by the caller.
@@ -257,7 +267,13 @@ pub(crate) fn accept_as(
     actor: &Actor,
     user: &User,
     invitation_id: i64,
+    proof: Proof,
 ) -> Result<Invitation> {
+    if proof == Proof::VerifiedAccount && !user.is_verified() {
+        return Err(Error::Forbidden(
+            "Confirm your email address first, or use the link in the invitation email.".into(),
+        ));
+    }
     let found = invitations::find(conn, invitation_id)?;
     // Catalog first, then invitation: the same order everywhere avoids deadlocks.
     let catalog = catalogs::lock(conn, found.catalog_id)?;
@@ -275,9 +291,8 @@ pub(crate) fn accept_as(
     }
     join_locked(conn, &catalog, user.id, invitation.id, now)?;
     let accepted = invitations::mark_accepted(conn, invitation.id, user.id, now)?;
-    if !user.is_verified() {
-        // The emailed link proves the address.
-        users::mark_verified(conn, user.id)?;
+    if proof == Proof::EmailedLink {
+        super::accounts::prove_email(conn, user)?;
     }
     Event::new(events::INVITATION_ACCEPTED, catalog.partner_id, catalog.id)
         .invitation(accepted.id, &accepted.channel)
@@ -429,20 +444,28 @@ pub fn remove_learner(
     remove(conn, actor, learner.invitation_id, reason)
 }
 
-/// Rule 4: joining a self-enrolment catalog directly. Joining twice is harmless.
+/// Rule 4: joining a self-enrolment catalog directly. Joining twice is harmless. A
+/// catalog the person does not see (rule 3) is "not found": its name stays private.
 pub fn join_self_enrollment(
     conn: &mut PgConnection,
+    cache: &PatternCache,
     actor: &Actor,
     catalog_id: i64,
 ) -> Result<CatalogLearner> {
     let user_id = actor.require_user()?;
     let user = users::find(conn, user_id)?;
     let catalog = catalogs::lock(conn, catalog_id).map_err(|e| not_found(e, "catalog"))?;
-    let patterns = EmailPatterns::from_stored(
-        catalogs::patterns_of(conn, catalog.id)?
-            .iter()
-            .map(String::as_str),
-    );
+    let patterns = cache.of(conn, catalog.id)?;
+    if !user.is_verified() && catalog.is_self_enrollment && patterns.matches(&user.email) {
+        return Err(Error::Forbidden(
+            "Verify your email address first: follow the link we sent you, then join.".into(),
+        ));
+    }
+    // Open to this person but for its dates: they may learn when it opens.
+    let open_to_them = may_self_enroll(&catalog, &patterns, &user.email, user.is_verified());
+    if !open_to_them && !super::visibility::sees(conn, &user, &catalog, &patterns)? {
+        return Err(Error::NotFound("catalog"));
+    }
     if !catalog.is_self_enrollment {
         return Err(Error::Forbidden(format!(
             "{} is open by invitation only.",
@@ -450,16 +473,10 @@ pub fn join_self_enrollment(
         )));
     }
     if !may_self_enroll(&catalog, &patterns, &user.email, user.is_verified()) {
-        return Err(if !user.is_verified() && patterns.matches(&user.email) {
-            Error::Forbidden(
-                "Verify your email address first: follow the link we sent you, then join.".into(),
-            )
-        } else {
-            Error::Forbidden(format!(
-                "{} is open to other email addresses than yours.",
-                catalog.name
-            ))
-        });
+        return Err(Error::Forbidden(format!(
+            "{} is open to other email addresses than yours.",
+            catalog.name
+        )));
     }
     if let Some(learner) = learners::find(conn, catalog.id, user.id)? {
         if learner.is_active {
@@ -471,7 +488,7 @@ pub fn join_self_enrollment(
     // A waiting invitation is accepted rather than doubled.
     if let Some(open) = invitations::find_open(conn, catalog.id, &user.email)? {
         if open.status_at(now) == InvitationStatus::Sent {
-            accept_as(conn, actor, &user, open.id)?;
+            accept_as(conn, actor, &user, open.id, Proof::VerifiedAccount)?;
             return learners::find(conn, catalog.id, user.id)?.ok_or(Error::NotFound("learner"));
         }
         // An expired one makes way for the direct join.
@@ -531,12 +548,7 @@ pub fn accept_by_id(
     if invitation.email != user.email {
         return Err(Error::NotFound("invitation"));
     }
-    if !user.is_verified() {
-        return Err(Error::Forbidden(
-            "Confirm your email address first, or use the link in the invitation email.".into(),
-        ));
-    }
-    accept_as(conn, actor, &user, invitation.id)
+    accept_as(conn, actor, &user, invitation.id, Proof::VerifiedAccount)
 }
 
 /// A learner leaves a catalog that lets learners leave (rule 6).

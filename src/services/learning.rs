@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use diesel::PgConnection;
 
+use super::patterns::PatternCache;
 use super::visibility::{VisibleCatalog, visible_catalogs};
 use crate::domain::availability::CatalogPhase;
 use crate::error::Result;
@@ -56,10 +57,14 @@ pub struct MyCatalog {
     pub pending_invitation_id: Option<i64>,
 }
 
-pub fn my_catalogs(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<MyCatalog>> {
+pub fn my_catalogs(
+    conn: &mut PgConnection,
+    cache: &PatternCache,
+    actor: &Actor,
+) -> Result<Vec<MyCatalog>> {
     let user_id = actor.require_user()?;
     let now = Utc::now();
-    let visible = visible_catalogs(conn, actor)?;
+    let visible = visible_catalogs(conn, cache, actor)?;
     let enrolments: HashMap<i64, enrollments::PlatformEnrollment> =
         enrollments::enrollments_of(conn, user_id)?
             .into_iter()
@@ -69,11 +74,16 @@ pub fn my_catalogs(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<MyCatal
         .into_iter()
         .map(|l| (l.course_id, l))
         .collect();
-    let email = crate::models::users::find(conn, user_id)?.email;
-    let pending: HashMap<i64, i64> = invitations::pending_for_email(conn, &email, now)?
-        .into_iter()
-        .map(|i| (i.catalog_id, i.id))
-        .collect();
+    let user = crate::models::users::find(conn, user_id)?;
+    // Waiting invitations are offered only to a verified address.
+    let pending: HashMap<i64, i64> = if user.is_verified() {
+        invitations::pending_for_email(conn, &user.email, now)?
+            .into_iter()
+            .map(|i| (i.catalog_id, i.id))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let mut partners_by_id: HashMap<i64, Partner> = HashMap::new();
     let mut result = Vec::with_capacity(visible.len());
     for entry in visible {

@@ -8,12 +8,14 @@ pub mod console;
 pub mod courses;
 pub mod enrollments;
 pub mod exports;
+pub mod hashing;
 pub mod invitations;
 pub mod learning;
 pub mod organisations;
 pub mod outbox;
 pub mod overview;
 pub mod partners;
+pub mod patterns;
 pub mod profile;
 pub mod registration;
 pub mod reminders;
@@ -43,6 +45,12 @@ pub struct ServiceContext {
     /// Least time between two sends of one invitation.
     pub resend_interval: chrono::Duration,
     pub sealer: crate::mail::Sealer,
+    /// Password hashing, bounded per process.
+    pub hashing: hashing::PasswordHashing,
+    /// Invitation emails a partner's managers may send in an hour (0 = no cap).
+    pub invitation_emails_per_hour: i64,
+    /// Compiled email-pattern sets, per catalog.
+    pub patterns: patterns::PatternCache,
 }
 
 impl ServiceContext {
@@ -52,6 +60,12 @@ impl ServiceContext {
             invitation_ttl: chrono::Duration::days(settings.invitation_ttl_days),
             resend_interval: chrono::Duration::seconds(settings.resend_interval_seconds),
             sealer: crate::mail::Sealer::from_settings(settings),
+            hashing: hashing::PasswordHashing::new(
+                settings.password_hashing_concurrency,
+                settings.password_hashing_queue,
+            ),
+            invitation_emails_per_hour: settings.invitation_emails_per_partner_per_hour,
+            patterns: patterns::PatternCache::default(),
         }
     }
 }

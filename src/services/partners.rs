@@ -1,10 +1,12 @@
 use diesel::PgConnection;
 use serde::Deserialize;
 
+use super::ServiceContext;
 use super::accounts::{self, NewAccount};
 use super::audit::{self, Subject};
 use crate::domain::{EmailAddress, names};
 use crate::error::{Error, FieldErrors, Result};
+use crate::mail::messages::AccountLink;
 use crate::models::partners::{self, Partner, PartnerForm, PartnerRow};
 use crate::models::users::{self, User};
 use crate::models::{PageRequest, Paginated, organisations};
@@ -79,7 +81,7 @@ fn validate(conn: &mut PgConnection, input: &PartnerInput) -> Result<ValidPartne
         }
     };
     let code = errors.check("code", names::code(&input.code));
-    let name = errors.check("name", names::required_text(&input.name, 200));
+    let name = errors.check("name", names::required_single_line(&input.name, 200));
     let homepage_url = errors.check("homepage_url", names::optional_url(&input.homepage_url));
     let logo_url = errors.check("logo_url", names::optional_url(&input.logo_url));
     let accent_colour = if input.accent_colour.trim().is_empty() {
@@ -89,7 +91,7 @@ fn validate(conn: &mut PgConnection, input: &PartnerInput) -> Result<ValidPartne
     };
     let email_sender_name = errors.check(
         "email_sender_name",
-        names::optional_text(&input.email_sender_name, 100),
+        names::single_line(&input.email_sender_name, 100),
     );
     let support_email = errors.check("support_email", names::optional_email(&input.support_email));
     let time_zone = errors.check("time_zone", names::time_zone(&input.time_zone));
@@ -167,20 +169,58 @@ pub fn list(
     Ok(partners::search(conn, search, page)?)
 }
 
-pub fn managers(conn: &mut PgConnection, actor: &Actor, partner_id: i64) -> Result<Vec<User>> {
+/// A partner's managers, each with whether the role has been claimed yet.
+pub fn managers(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    partner_id: i64,
+) -> Result<Vec<(User, bool)>> {
     require_partner_access(actor, partner_id, "partner")?;
     Ok(partners::managers_of(conn, partner_id)?)
 }
 
-/// Makes the person with this email a manager of the partner, creating their account
-/// (without a password, to be set through a reset link) when they have none.
-/// A user manages at most one partner.
+/// The partner whose manager role waits for this person to claim it.
+pub fn pending_assignment(conn: &mut PgConnection, user_id: i64) -> Result<Option<Partner>> {
+    Ok(partners::assignment_of(conn, user_id)?
+        .filter(|(_, claimed)| !claimed)
+        .map(|(partner, _)| partner))
+}
+
+/// What assigning a manager came to.
+#[derive(Debug)]
+pub enum ManagerAssignment {
+    /// A verified account with a password: the role took effect at once.
+    Active(User),
+    /// An unverified or new account: the role waits until its person follows the
+    /// emailed link and chooses a password.
+    AwaitingClaim(User),
+    /// Already waiting: the link was sent again.
+    LinkSentAgain(User),
+}
+
+impl ManagerAssignment {
+    pub fn user(&self) -> &User {
+        match self {
+            Self::Active(user) | Self::AwaitingClaim(user) | Self::LinkSentAgain(user) => user,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Active(_))
+    }
+}
+
+/// Makes the person with this email a manager of the partner. Only a verified account
+/// that has a password gets the role at once: anyone may have signed up with the address,
+/// so an unverified (or new) account is emailed a link to claim it, which sets a new
+/// password and ends every other session. A user manages at most one partner.
 pub fn assign_manager(
     conn: &mut PgConnection,
+    ctx: &ServiceContext,
     actor: &Actor,
     partner_id: i64,
     raw_email: &str,
-) -> Result<User> {
+) -> Result<ManagerAssignment> {
     require_staff(actor)?;
     let partner = partners::find(conn, partner_id)?;
     let email =
@@ -198,7 +238,23 @@ pub fn assign_manager(
             },
         )?,
     };
-    if let Some(current) = partners::managed_by(conn, user.id)? {
+    let send_claim_link = |conn: &mut PgConnection| {
+        super::registration::issue_link(
+            conn,
+            ctx,
+            &user,
+            AccountLink::ClaimManager {
+                partner_name: partner.name.clone(),
+            },
+            &user.email,
+            None,
+        )
+    };
+    if let Some((current, claimed)) = partners::assignment_of(conn, user.id)? {
+        if current.id == partner.id && !claimed {
+            send_claim_link(conn)?;
+            return Ok(ManagerAssignment::LinkSentAgain(user));
+        }
         let message = if current.id == partner.id {
             format!("{} already manages this partner", user.email)
         } else {
@@ -209,17 +265,33 @@ pub fn assign_manager(
         };
         return Err(Error::invalid("email", message));
     }
-    partners::assign_manager(conn, partner.id, user.id, actor.require_user()?)?;
+    let takes_effect = user.is_verified() && user.password_hash.is_some();
+    partners::assign_manager(
+        conn,
+        partner.id,
+        user.id,
+        actor.require_user()?,
+        takes_effect,
+    )?;
+    if !takes_effect {
+        send_claim_link(conn)?;
+    }
     audit::record(
         conn,
         actor,
         "partner.manager_assign",
         Subject::new("partner", partner.id).partner(partner.id),
         None,
-        Some(serde_json::json!({ "user_id": user.id, "email": user.email })),
+        Some(
+            serde_json::json!({ "user_id": user.id, "email": user.email, "claimed": takes_effect }),
+        ),
         None,
     )?;
-    Ok(user)
+    Ok(if takes_effect {
+        ManagerAssignment::Active(user)
+    } else {
+        ManagerAssignment::AwaitingClaim(user)
+    })
 }
 
 pub fn unassign_manager(

@@ -5,24 +5,32 @@ use chrono::{Duration, Utc};
 use diesel::PgConnection;
 
 use super::ServiceContext;
-use super::accounts::{NewAccount, create_account};
+use super::accounts::{self, NewAccount, create_account};
 use super::audit::{self, Subject};
 use super::invitations;
+use crate::db::Db;
 use crate::domain::{EmailAddress, SecretToken, names};
 use crate::error::{Error, FieldErrors, Result};
-use crate::mail::{self, messages, messages::AccountLink};
+use crate::mail::messages::{AccountLink, AccountNotice};
+use crate::mail::{self, messages};
 use crate::models::invitations::Invitation;
 use crate::models::users::{self, NewUserToken, User};
+use crate::models::{outbox, partners};
 use crate::policies::Actor;
 
 pub const VERIFY_TTL_HOURS: i64 = 48;
 pub const RESET_TTL_HOURS: i64 = 2;
+pub const CLAIM_TTL_DAYS: i64 = 7;
+/// Reset (or confirmation) emails one account may be sent in an hour; more reset emails
+/// are silently not sent.
+pub const MAX_RESET_EMAILS_PER_HOUR: i64 = 3;
 
 const PURPOSE_VERIFY: &str = "verify_email";
 const PURPOSE_CHANGE: &str = "change_email";
 const PURPOSE_RESET: &str = "reset_password";
+const PURPOSE_CLAIM: &str = "claim_manager";
 
-fn issue_link(
+pub(crate) fn issue_link(
     conn: &mut PgConnection,
     ctx: &ServiceContext,
     user: &User,
@@ -34,6 +42,7 @@ fn issue_link(
         AccountLink::VerifyEmail => (PURPOSE_VERIFY, Duration::hours(VERIFY_TTL_HOURS)),
         AccountLink::ChangeEmail => (PURPOSE_CHANGE, Duration::hours(VERIFY_TTL_HOURS)),
         AccountLink::ResetPassword => (PURPOSE_RESET, Duration::hours(RESET_TTL_HOURS)),
+        AccountLink::ClaimManager { .. } => (PURPOSE_CLAIM, Duration::days(CLAIM_TTL_DAYS)),
     };
     users::expire_tokens(conn, user.id, purpose)?;
     let token = SecretToken::generate();
@@ -50,7 +59,7 @@ fn issue_link(
     )?;
     let email = messages::account_link(
         &ctx.base_url,
-        kind,
+        &kind,
         to,
         &user.full_name,
         token.as_str(),
@@ -101,18 +110,34 @@ pub fn register_from_invitation(
             is_staff: false,
         },
     )?;
-    let accepted =
-        invitations::accept_as(conn, &Actor::for_user(&user, None), &user, invitation.id)?;
+    let accepted = invitations::accept_as(
+        conn,
+        &Actor::for_user(&user, None),
+        &user,
+        invitation.id,
+        invitations::Proof::EmailedLink,
+    )?;
     Ok((user, accepted))
 }
 
-/// Open sign-up: the account starts unverified and a verification link is emailed.
+/// What open sign-up came to. The person is told the same either way, so that the
+/// form does not reveal which addresses have accounts.
+#[derive(Debug)]
+pub enum SignUp {
+    /// A new, unverified account; a confirmation link was emailed.
+    Created(User),
+    /// The address already had an account: its owner was emailed instead.
+    AlreadyRegistered,
+}
+
+/// Open sign-up: the account starts unverified and a verification link is emailed. An
+/// address that has an account gets a notice instead (at most one an hour).
 pub fn sign_up(
     conn: &mut PgConnection,
     ctx: &ServiceContext,
     raw_email: &str,
     registration: &Registration,
-) -> Result<User> {
+) -> Result<SignUp> {
     let mut errors = FieldErrors::new();
     let email = errors.check("email", EmailAddress::parse(raw_email));
     let full_name = errors.check(
@@ -123,6 +148,19 @@ pub fn sign_up(
     let (Some(email), Some(full_name)) = (email, full_name) else {
         return Err(Error::invalid("email", "is required"));
     };
+    if let Some(existing) = users::find_by_email(conn, email.as_str())? {
+        let since = Utc::now() - Duration::hours(1);
+        if !outbox::sent_recently(conn, &existing.email, "sign_up_existing", since)? {
+            let notice = messages::account_notice(
+                &ctx.base_url,
+                &AccountNotice::SignUpWithExistingAddress,
+                &existing.email,
+                &existing.full_name,
+            )?;
+            mail::queue(conn, &ctx.sealer, notice)?;
+        }
+        return Ok(SignUp::AlreadyRegistered);
+    }
     let user = create_account(
         conn,
         &NewAccount {
@@ -141,7 +179,7 @@ pub fn sign_up(
         &user.email.clone(),
         None,
     )?;
-    Ok(user)
+    Ok(SignUp::Created(user))
 }
 
 /// Sends a new verification link to the signed-in person's address.
@@ -156,6 +194,13 @@ pub fn resend_verification(
             "Your email address is already confirmed.".into(),
         ));
     }
+    let since = Utc::now() - Duration::hours(1);
+    if users::count_tokens_since(conn, user.id, PURPOSE_VERIFY, since)? >= MAX_RESET_EMAILS_PER_HOUR
+    {
+        return Err(Error::TooManyRequests(
+            "We have sent several confirmation links in the last hour. Please use the newest one, or try again later.".into(),
+        ));
+    }
     issue_link(
         conn,
         ctx,
@@ -166,33 +211,55 @@ pub fn resend_verification(
     )
 }
 
-/// Asks to move the account to another address; it changes once that address is confirmed.
-pub fn request_email_change(
-    conn: &mut PgConnection,
+/// Asks to move the account to another address, after checking the current password;
+/// it changes once that address is confirmed.
+pub async fn request_email_change(
+    db: &Db,
     ctx: &ServiceContext,
     actor: &Actor,
     raw_email: &str,
+    current_password: String,
 ) -> Result<()> {
-    let user = users::find(conn, actor.require_user()?)?;
+    let user_id = actor.require_user()?;
     let email =
         EmailAddress::parse(raw_email).map_err(|e| Error::invalid("new_email", e.to_string()))?;
-    if email.as_str() == user.email {
-        return Err(Error::invalid("new_email", "is already your address"));
+    if current_password.is_empty() {
+        return Err(Error::invalid("current_password", "is required"));
     }
-    if users::find_by_email(conn, email.as_str())?.is_some() {
-        return Err(Error::invalid("new_email", "belongs to another account"));
+    let user = db.run(move |conn| Ok(users::find(conn, user_id)?)).await?;
+    if !ctx
+        .hashing
+        .verify(current_password, user.password_hash.clone())
+        .await?
+    {
+        return Err(Error::invalid(
+            "current_password",
+            "is not your current password",
+        ));
     }
-    issue_link(
-        conn,
-        ctx,
-        &user,
-        AccountLink::ChangeEmail,
-        email.as_str(),
-        Some(email.as_str()),
-    )
+    let ctx = ctx.clone();
+    db.transaction(move |conn| {
+        if email.as_str() == user.email {
+            return Err(Error::invalid("new_email", "is already your address"));
+        }
+        if users::find_by_email(conn, email.as_str())?.is_some() {
+            return Err(Error::invalid("new_email", "belongs to another account"));
+        }
+        issue_link(
+            conn,
+            &ctx,
+            &user,
+            AccountLink::ChangeEmail,
+            email.as_str(),
+            Some(email.as_str()),
+        )
+    })
+    .await
 }
 
-/// Uses a verification or address-change link. Single use, expiring.
+/// Uses a verification or address-change link. Single use, expiring. The owner of the
+/// address has spoken: every other session of the account ends (the returned user
+/// carries the generation to sign in with).
 pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
     let token = SecretToken::from_received(raw_token);
     let found = users::find_token_for_update(conn, &token.hash())?
@@ -219,6 +286,7 @@ pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
                 )));
             }
             let changed = users::change_email(conn, before.id, new_email)?;
+            accounts::end_sessions(conn, changed.id)?;
             audit::record(
                 conn,
                 &actor,
@@ -228,11 +296,12 @@ pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
                 Some(serde_json::json!({ "email": changed.email })),
                 None,
             )?;
-            super::accounts::after_email_proven(conn, &changed)?;
-            changed
+            accounts::after_email_proven(conn, &changed)?;
+            users::find(conn, changed.id)?
         }
         None => {
-            let verified = users::mark_verified(conn, before.id)?;
+            let verified = accounts::prove_email(conn, &before)?;
+            accounts::end_sessions(conn, verified.id)?;
             audit::record(
                 conn,
                 &actor,
@@ -242,13 +311,14 @@ pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
                 None,
                 None,
             )?;
-            verified
+            users::find(conn, verified.id)?
         }
     };
     Ok(user)
 }
 
-/// Sends a reset link when the address has an account; answers the same either way.
+/// Sends a reset link when the address has an account; answers the same either way,
+/// and sends at most a few an hour to one account.
 pub fn request_password_reset(
     conn: &mut PgConnection,
     ctx: &ServiceContext,
@@ -256,62 +326,111 @@ pub fn request_password_reset(
 ) -> Result<()> {
     let email =
         EmailAddress::parse(raw_email).map_err(|e| Error::invalid("email", e.to_string()))?;
-    if let Some(user) = users::find_by_email(conn, email.as_str())? {
-        if user.is_active {
-            issue_link(
-                conn,
-                ctx,
-                &user,
-                AccountLink::ResetPassword,
-                &user.email.clone(),
-                None,
-            )?;
+    let Some(user) = users::find_by_email(conn, email.as_str())? else {
+        return Ok(());
+    };
+    let since = Utc::now() - Duration::hours(1);
+    if !user.is_active
+        || users::count_tokens_since(conn, user.id, PURPOSE_RESET, since)?
+            >= MAX_RESET_EMAILS_PER_HOUR
+    {
+        return Ok(());
+    }
+    issue_link(
+        conn,
+        ctx,
+        &user,
+        AccountLink::ResetPassword,
+        &user.email.clone(),
+        None,
+    )
+}
+
+/// Which emailed link sets a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordLink {
+    Reset,
+    ClaimManager,
+}
+
+impl PasswordLink {
+    fn purpose(self) -> &'static str {
+        match self {
+            PasswordLink::Reset => PURPOSE_RESET,
+            PasswordLink::ClaimManager => PURPOSE_CLAIM,
         }
     }
-    Ok(())
 }
 
-/// Whether a reset link can still be used, for showing its form.
-pub fn check_reset_link(conn: &mut PgConnection, raw_token: &str) -> Result<()> {
+fn usable_password_link(
+    conn: &mut PgConnection,
+    kind: PasswordLink,
+    raw_token: &str,
+) -> Result<users::UserToken> {
     let token = SecretToken::from_received(raw_token);
     let found = users::find_token_for_update(conn, &token.hash())?
-        .filter(|t| t.purpose == PURPOSE_RESET)
+        .filter(|t| t.purpose == kind.purpose())
         .ok_or(Error::NotFound("link"))?;
     if found.used_at.is_some() || found.expires_at <= Utc::now() {
-        return Err(Error::InvalidTransition(
-            "This link has expired or was already used. Ask for a new one.".into(),
-        ));
+        return Err(Error::InvalidTransition(match kind {
+            PasswordLink::Reset => {
+                "This link has expired or was already used. Ask for a new one.".into()
+            }
+            PasswordLink::ClaimManager => "This link has expired or was already used. Ask the platform's staff to send a new one, or choose a new password from the sign-in page.".into(),
+        }));
     }
-    Ok(())
+    Ok(found)
 }
 
-/// Sets a new password through a reset link; the link then stops working.
-pub fn reset_password(
+/// Whether a password link can still be used, for showing its form; and the account.
+pub fn check_password_link(
     conn: &mut PgConnection,
+    kind: PasswordLink,
+    raw_token: &str,
+) -> Result<User> {
+    let found = usable_password_link(conn, kind, raw_token)?;
+    Ok(users::find(conn, found.user_id)?)
+}
+
+/// Sets a new password through a reset or manager-claim link; the link then stops
+/// working. The email proved the address, so the account is verified; every session of
+/// it ends (whoever else knew the old password is out), and a manager role waiting for
+/// this person takes effect.
+pub fn set_password_with_link(
+    conn: &mut PgConnection,
+    kind: PasswordLink,
     raw_token: &str,
     password_hash: &str,
 ) -> Result<User> {
-    let token = SecretToken::from_received(raw_token);
-    check_reset_link(conn, raw_token)?;
-    let found =
-        users::find_token_for_update(conn, &token.hash())?.ok_or(Error::NotFound("link"))?;
+    let found = usable_password_link(conn, kind, raw_token)?;
     users::use_token(conn, found.id)?;
     users::set_password_hash(conn, found.user_id, password_hash)?;
+    // Both kinds prove the same thing; neither may be used again.
+    users::expire_tokens(conn, found.user_id, PURPOSE_RESET)?;
+    users::expire_tokens(conn, found.user_id, PURPOSE_CLAIM)?;
     let user = users::find(conn, found.user_id)?;
-    // The email proved the address, so an account made by staff becomes verified too.
-    let user = if user.is_verified() {
-        user
-    } else {
-        users::mark_verified(conn, user.id)?
-    };
+    let user = accounts::prove_email(conn, &user)?;
+    accounts::end_sessions(conn, user.id)?;
+    let actor = Actor::for_user(&user, None);
     audit::record(
         conn,
-        &Actor::for_user(&user, None),
+        &actor,
         "user.password_reset",
         Subject::new("user", user.id),
         None,
         None,
         None,
     )?;
-    Ok(user)
+    if let Some(partner_id) = partners::claim_manager(conn, user.id)? {
+        audit::record(
+            conn,
+            &actor,
+            "partner.manager_claim",
+            Subject::new("partner", partner_id).partner(partner_id),
+            None,
+            Some(serde_json::json!({ "user_id": user.id, "email": user.email })),
+            None,
+        )?;
+    }
+    Ok(users::find(conn, user.id)?)
 }

@@ -78,6 +78,10 @@ pub fn set_active(
     }
     let before = users::lock(conn, id)?;
     let after = users::set_active(conn, id, is_active)?;
+    if !is_active {
+        // Its sessions end now and stay ended if the account is reactivated.
+        super::accounts::end_sessions(conn, id)?;
+    }
     if before.is_active != after.is_active {
         audit::record(
             conn,

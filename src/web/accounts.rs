@@ -10,7 +10,7 @@ use super::page::{Page, render, render_status, see_other};
 use super::session::TypedSession;
 use crate::db::Db;
 use crate::error::{Error, FieldErrors};
-use crate::services::accounts;
+use crate::services::{ServiceContext, accounts, profile};
 
 #[derive(Template)]
 #[template(path = "accounts/login.html")]
@@ -28,13 +28,33 @@ pub struct NextQuery {
     next: String,
 }
 
-/// Only paths on this site are followed after signing in.
+/// Only paths on this site are followed after signing in. The value is parsed as a
+/// browser would (which drops tabs and line breaks, and reads `\` as `/`), and only a
+/// path of this origin is kept, re-serialised so that it is always a valid header.
 pub fn safe_next(next: &str) -> String {
+    const HOME: &str = "/";
     let next = next.trim();
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
-        next.to_string()
-    } else {
-        "/".to_string()
+    let suspicious = |c: char| c.is_control() || c.is_whitespace() || c == '\\';
+    if !next.starts_with('/') || next.starts_with("//") || next.chars().any(suspicious) {
+        return HOME.to_string();
+    }
+    let Ok(base) = url::Url::parse("http://this.host/") else {
+        return HOME.to_string();
+    };
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() => {
+            let mut target = url.path().to_string();
+            if let Some(query) = url.query() {
+                target.push('?');
+                target.push_str(query);
+            }
+            if target.starts_with("//") {
+                HOME.to_string()
+            } else {
+                target
+            }
+        }
+        _ => HOME.to_string(),
     }
 }
 
@@ -70,6 +90,7 @@ pub struct LoginForm {
 async fn login(
     req: HttpRequest,
     db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
     session: TypedSession,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -78,9 +99,9 @@ async fn login(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
-    match accounts::sign_in(&db, &form.email, form.password, client_ip).await {
+    match accounts::sign_in(&db, &ctx, &form.email, form.password, client_ip).await {
         Ok(user) => {
-            session.sign_in(user.id);
+            session.sign_in(user.id, user.session_generation);
             Ok(see_other(&safe_next(&form.next)))
         }
         Err(e @ (Error::Invalid(_) | Error::TooManyRequests(_) | Error::Forbidden(_))) => {
@@ -106,10 +127,20 @@ async fn login(
     }
 }
 
+/// Ends the account's sessions, so that a copied cookie stops working too.
 #[post("/logout")]
-async fn logout(session: TypedSession) -> HttpResponse {
+async fn logout(
+    who: MaybeSignedIn,
+    session: TypedSession,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, AppError> {
+    if let Some(identity) = who.0 {
+        let user_id = identity.user.id;
+        db.transaction(move |conn| profile::sign_out(conn, user_id))
+            .await?;
+    }
     session.sign_out();
-    see_other("/login")
+    Ok(see_other("/login"))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -127,5 +158,14 @@ mod tests {
         assert_eq!(safe_next("//evil.example"), "/");
         assert_eq!(safe_next("/\\evil.example"), "/");
         assert_eq!(safe_next(""), "/");
+        // Browsers drop tabs and line breaks: "/\t/evil.example" would be "//evil.example".
+        assert_eq!(safe_next("/\t/evil.example"), "/");
+        assert_eq!(safe_next("/\n/evil.example"), "/");
+        assert_eq!(safe_next("/staff\r\nSet-Cookie: x=y"), "/");
+        assert_eq!(safe_next("/a\0b"), "/");
+        assert_eq!(safe_next("/%2F/evil.example"), "/%2F/evil.example");
+        assert_eq!(safe_next("/my?tab=1#top"), "/my?tab=1");
+        assert_eq!(safe_next("/./../staff"), "/staff");
+        assert_eq!(safe_next("/caf\u{e9}"), "/caf%C3%A9");
     }
 }

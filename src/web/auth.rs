@@ -1,5 +1,6 @@
 //! Who is asking: the signed-in person, loaded once per request, and extractors
-//! for each role. A deactivated account is signed out on its next request.
+//! for each role. A deactivated account, or a session its user has since ended (logout,
+//! password change or reset, "sign out everywhere"), is signed out on its next request.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +51,7 @@ pub async fn load_identity(req: &HttpRequest) -> Result<Option<Identity>, AppErr
 
 async fn fetch_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError> {
     let session = TypedSession::from_request(req);
-    let Some(user_id) = session.user_id() else {
+    let Some((user_id, generation)) = session.user() else {
         return Ok(None);
     };
     let db = req
@@ -69,7 +70,12 @@ async fn fetch_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError>
         })
         .await?;
     match loaded {
-        Some(identity) if identity.user.is_active => Ok(Some(identity)),
+        // A session from before a logout, a password change or a deactivation is over.
+        Some(identity)
+            if identity.user.is_active && identity.user.session_generation == generation =>
+        {
+            Ok(Some(identity))
+        }
         _ => {
             session.sign_out();
             Ok(None)

@@ -3,7 +3,7 @@
 //! the `csrf_token` query parameter. Checked here, once, for every route but the
 //! token-authenticated JSON API.
 
-use actix_web::body::MessageBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
@@ -29,13 +29,15 @@ fn form_urlencoded_pairs(body: &[u8]) -> impl Iterator<Item = (String, String)> 
     url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned()))
 }
 
+/// Refusals are answered here as responses, not errors, so that the layers outside
+/// (security and caching headers) still apply to them.
 pub async fn guard(
     mut req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !changes_state || req.path().starts_with("/api/") {
-        return next.call(req).await;
+        return Ok(next.call(req).await?.map_into_boxed_body());
     }
     let expected = TypedSession::from_request(req.request()).existing_csrf_token();
     let mut presented = req
@@ -50,7 +52,11 @@ pub async fn guard(
         .unwrap_or_default()
         .to_ascii_lowercase();
     if presented.is_none() && content_type.starts_with("application/x-www-form-urlencoded") {
-        let body = req.extract::<Bytes>().await?;
+        let body = match req.extract::<Bytes>().await {
+            Ok(body) => body,
+            // Too large, or cut off: answered as the error says (413, 400).
+            Err(e) => return Ok(req.error_response(e)),
+        };
         presented = form_field(&body, FIELD);
         req.set_payload(Payload::from(body));
     }
@@ -61,11 +67,12 @@ pub async fn guard(
         (Some(expected), Some(presented))
             if constant_time_eq(expected.as_bytes(), presented.as_bytes()) =>
         {
-            next.call(req).await
+            Ok(next.call(req).await?.map_into_boxed_body())
         }
         _ => {
-            tracing::warn!(path = %req.path(), "refused a request without a valid CSRF token");
-            Err(AppError::CsrfRejected.into())
+            let path = super::request_log::redact(req.path());
+            tracing::warn!(%path, "refused a request without a valid CSRF token");
+            Ok(req.error_response(AppError::CsrfRejected))
         }
     }
 }

@@ -90,6 +90,7 @@ impl AppError {
                     400 => "Please check what you entered".into(),
                     409 => "That cannot be done right now".into(),
                     429 => "Please wait a moment".into(),
+                    503 => "Busy: please try again".into(),
                     _ => "Something is not right".into(),
                 },
                 message: e.public_message(),
@@ -136,8 +137,10 @@ impl ResponseError for AppError {
             tracing::error!(error = ?e, "error page rendering failed");
             "<!doctype html><title>Error</title><h1>Something went wrong</h1>".to_string()
         });
-        HttpResponse::build(self.status_code())
-            .content_type(ContentType::html())
-            .body(body)
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, AppError::Service(Error::Busy(_))) {
+            response.insert_header((header::RETRY_AFTER, "5"));
+        }
+        response.content_type(ContentType::html()).body(body)
     }
 }

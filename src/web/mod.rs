@@ -12,7 +12,7 @@ mod invitations;
 mod learner;
 pub mod page;
 mod partner;
-mod registration;
+pub(crate) mod registration;
 pub mod request_log;
 pub mod session;
 mod staff;

@@ -212,6 +212,8 @@ pub fn action_label(action: &str) -> &str {
         "user.email_verify" => "confirmed an email address",
         "user.password_change" => "changed a password",
         "user.password_reset" => "reset a password",
+        "user.sign_out_everywhere" => "signed out everywhere",
+        "partner.manager_claim" => "took on a manager role",
         "user.rename" => "changed a name",
         "email.retry" => "retried an email",
         other => other,

@@ -6,14 +6,15 @@ use serde::Deserialize;
 
 use super::auth::{MaybeSignedIn, SignedIn};
 use super::error::AppError;
-use super::page::{Page, render, render_invalid, see_other};
+use super::page::{Page, render, render_invalid, render_status, see_other};
 use super::session::TypedSession;
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::domain::Password;
 use crate::error::{Error, FieldErrors};
-use crate::services::registration::{self, Registration};
-use crate::services::{ServiceContext, accounts};
+use crate::models::users::User;
+use crate::services::ServiceContext;
+use crate::services::registration::{self, PasswordLink, Registration};
 
 #[derive(Template)]
 #[template(path = "accounts/signup.html")]
@@ -56,29 +57,36 @@ pub struct SignUpForm {
     confirm_password: String,
 }
 
-/// Checks a new password and its confirmation, then hashes it off the executor.
-async fn new_password_hash(
+/// Checks a new password for the account with `email` and its confirmation, then
+/// hashes it (under the hashing bound).
+pub(crate) async fn new_password_hash(
+    ctx: &ServiceContext,
+    email: &str,
     password: &str,
     confirm: &str,
     errors: &mut FieldErrors,
 ) -> Result<Option<String>, AppError> {
-    let parsed = errors.check("password", Password::parse(password));
+    let parsed = errors.check("password", Password::parse_for(password, email));
     if password != confirm {
         errors.add("confirm_password", "does not match the password");
     }
     match parsed {
-        Some(password) if errors.is_empty() => Ok(Some(
-            Db::cpu(move || accounts::hash_password(&password)).await?,
-        )),
+        Some(password) if errors.is_empty() => Ok(Some(ctx.hashing.hash(password).await?)),
         _ => Ok(None),
     }
+}
+
+#[derive(Template)]
+#[template(path = "accounts/check_email.html")]
+struct CheckEmailPage {
+    page: Page,
+    email: String,
 }
 
 #[post("/signup")]
 async fn signup(
     req: HttpRequest,
     settings: web::Data<Settings>,
-    session: TypedSession,
     db: web::Data<Db>,
     ctx: web::Data<ServiceContext>,
     form: web::Form<SignUpForm>,
@@ -88,7 +96,14 @@ async fn signup(
     }
     let form = form.into_inner();
     let mut errors = FieldErrors::new();
-    let hash = new_password_hash(&form.password, &form.confirm_password, &mut errors).await?;
+    let hash = new_password_hash(
+        &ctx,
+        &form.email,
+        &form.password,
+        &form.confirm_password,
+        &mut errors,
+    )
+    .await?;
     let outcome = match hash {
         Some(hash) => {
             let (email, registration, ctx) = (
@@ -105,14 +120,11 @@ async fn signup(
         None => Err(Error::Invalid(errors)),
     };
     match outcome {
-        Ok(user) => {
-            session.sign_in(user.id);
-            session.success(format!(
-                "Welcome! We sent a link to {} to confirm your address.",
-                user.email
-            ));
-            Ok(see_other("/my"))
-        }
+        // The same answer whether or not the address had an account.
+        Ok(_) => render(&CheckEmailPage {
+            page: Page::for_request(&req, None),
+            email: form.email.trim().to_lowercase(),
+        }),
         Err(Error::Invalid(errors)) => render_invalid(&SignUpPage {
             page: Page::for_request(&req, None),
             email: form.email,
@@ -140,6 +152,7 @@ async fn confirm_email_form(page: Page, path: web::Path<String>) -> Result<HttpR
 
 #[post("/verify-email/{token}")]
 async fn confirm_email(
+    who: MaybeSignedIn,
     session: TypedSession,
     db: web::Data<Db>,
     path: web::Path<String>,
@@ -150,8 +163,14 @@ async fn confirm_email(
         .await
     {
         Ok(user) => {
+            // The link proved the address: its follower is signed in, unless this browser
+            // is signed in as someone else. Every other session of the account ended.
+            let someone_else = who.0.as_ref().is_some_and(|i| i.user.id != user.id);
+            if !someone_else {
+                session.sign_in(user.id, user.session_generation);
+            }
             session.success(format!("Thank you: {} is confirmed.", user.email));
-            Ok(see_other("/my"))
+            Ok(see_other(if someone_else { "/account" } else { "/my" }))
         }
         Err(e @ (Error::InvalidTransition(_) | Error::Conflict(_))) => {
             session.error(e.public_message());
@@ -181,43 +200,6 @@ async fn resend_verification(
         Err(e) => return Err(e.into()),
     }
     Ok(see_other("/my"))
-}
-
-#[derive(Deserialize)]
-pub struct EmailChangeForm {
-    #[serde(default)]
-    new_email: String,
-}
-
-#[post("/account/email")]
-async fn change_email(
-    signed_in: SignedIn,
-    session: TypedSession,
-    db: web::Data<Db>,
-    ctx: web::Data<ServiceContext>,
-    form: web::Form<EmailChangeForm>,
-) -> Result<HttpResponse, AppError> {
-    let (actor, ctx, new_email) = (
-        signed_in.0.actor(),
-        ctx.get_ref().clone(),
-        form.into_inner().new_email,
-    );
-    let typed = new_email.clone();
-    match db
-        .transaction(move |conn| registration::request_email_change(conn, &ctx, &actor, &typed))
-        .await
-    {
-        Ok(()) => session.success(format!(
-            "We sent a link to {}. Your address changes once you follow it.",
-            new_email.trim().to_lowercase()
-        )),
-        Err(Error::Invalid(errors)) => session.error(format!(
-            "New email {}",
-            errors.get("new_email").unwrap_or("is not valid")
-        )),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(see_other("/account"))
 }
 
 #[derive(Template)]
@@ -283,28 +265,174 @@ struct ResetPage {
     problem: Option<String>,
 }
 
-#[get("/password/reset/{token}")]
-async fn reset_form(
+#[derive(Template)]
+#[template(path = "accounts/claim_manager.html")]
+struct ClaimPage {
     page: Page,
-    db: web::Data<Db>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let token = path.into_inner();
-    let lookup = token.clone();
-    let problem = match db
-        .run(move |conn| registration::check_reset_link(conn, &lookup))
+    token: String,
+    email: String,
+    partner_name: String,
+    errors: FieldErrors,
+    problem: Option<String>,
+}
+
+/// One form for both links that set a password: a reset, or claiming a manager role.
+struct PasswordLinkForm {
+    kind: PasswordLink,
+    token: String,
+    email: String,
+    partner_name: String,
+    errors: FieldErrors,
+    problem: Option<String>,
+}
+
+impl PasswordLinkForm {
+    fn respond(
+        self,
+        req: &HttpRequest,
+        status: actix_web::http::StatusCode,
+    ) -> Result<HttpResponse, AppError> {
+        let page = Page::for_request(req, None);
+        match self.kind {
+            PasswordLink::Reset => render_status(
+                status,
+                &ResetPage {
+                    page,
+                    token: self.token,
+                    errors: self.errors,
+                    problem: self.problem,
+                },
+            ),
+            PasswordLink::ClaimManager => render_status(
+                status,
+                &ClaimPage {
+                    page,
+                    token: self.token,
+                    email: self.email,
+                    partner_name: self.partner_name,
+                    errors: self.errors,
+                    problem: self.problem,
+                },
+            ),
+        }
+    }
+}
+
+/// The account behind a usable link and the partner it may manage, or why not.
+async fn look_up_link(
+    db: &Db,
+    kind: PasswordLink,
+    token: &str,
+) -> Result<Result<(User, String), String>, AppError> {
+    let lookup = token.to_string();
+    match db
+        .run(move |conn| {
+            let user = registration::check_password_link(conn, kind, &lookup)?;
+            let partner = crate::services::partners::pending_assignment(conn, user.id)?;
+            Ok((user, partner.map(|p| p.name).unwrap_or_default()))
+        })
         .await
     {
-        Ok(()) => None,
-        Err(e @ (Error::InvalidTransition(_) | Error::NotFound(_))) => Some(e.public_message()),
-        Err(e) => return Err(e.into()),
+        Ok(found) => Ok(Ok(found)),
+        Err(e @ (Error::InvalidTransition(_) | Error::NotFound(_))) => Ok(Err(e.public_message())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn password_link_form(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    kind: PasswordLink,
+    token: String,
+) -> Result<HttpResponse, AppError> {
+    let (email, partner_name, problem) = match look_up_link(&db, kind, &token).await? {
+        Ok((user, partner_name)) => (user.email, partner_name, None),
+        Err(problem) => (String::new(), String::new(), Some(problem)),
     };
-    render(&ResetPage {
-        page,
+    PasswordLinkForm {
+        kind,
         token,
+        email,
+        partner_name,
         errors: FieldErrors::new(),
         problem,
-    })
+    }
+    .respond(&req, actix_web::http::StatusCode::OK)
+}
+
+async fn set_password_from_link(
+    req: HttpRequest,
+    session: TypedSession,
+    db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
+    kind: PasswordLink,
+    token: String,
+    form: ResetForm,
+) -> Result<HttpResponse, AppError> {
+    let bad_request = actix_web::http::StatusCode::BAD_REQUEST;
+    let (email, partner_name) = match look_up_link(&db, kind, &token).await? {
+        Ok((user, partner_name)) => (user.email, partner_name),
+        Err(problem) => {
+            return PasswordLinkForm {
+                kind,
+                token,
+                email: String::new(),
+                partner_name: String::new(),
+                errors: FieldErrors::new(),
+                problem: Some(problem),
+            }
+            .respond(&req, bad_request);
+        }
+    };
+    let mut errors = FieldErrors::new();
+    let Some(hash) = new_password_hash(
+        &ctx,
+        &email,
+        &form.password,
+        &form.confirm_password,
+        &mut errors,
+    )
+    .await?
+    else {
+        return PasswordLinkForm {
+            kind,
+            token,
+            email,
+            partner_name,
+            errors,
+            problem: None,
+        }
+        .respond(&req, bad_request);
+    };
+    let lookup = token.clone();
+    match db
+        .transaction(move |conn| registration::set_password_with_link(conn, kind, &lookup, &hash))
+        .await
+    {
+        Ok(user) => {
+            session.sign_in(user.id, user.session_generation);
+            match kind {
+                PasswordLink::Reset => {
+                    session.success("Your new password is set and you are signed in. Every other session of your account has ended.");
+                    Ok(see_other("/"))
+                }
+                PasswordLink::ClaimManager => {
+                    session.success(format!("Welcome! You now manage {partner_name}."));
+                    Ok(see_other("/"))
+                }
+            }
+        }
+        Err(e @ (Error::InvalidTransition(_) | Error::NotFound(_))) => PasswordLinkForm {
+            kind,
+            token,
+            email,
+            partner_name,
+            errors: FieldErrors::new(),
+            problem: Some(e.public_message()),
+        }
+        .respond(&req, bad_request),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -315,43 +443,48 @@ pub struct ResetForm {
     confirm_password: String,
 }
 
+#[get("/password/reset/{token}")]
+async fn reset_form(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    password_link_form(req, db, PasswordLink::Reset, path.into_inner()).await
+}
+
 #[post("/password/reset/{token}")]
 async fn reset(
     req: HttpRequest,
     session: TypedSession,
     db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
     path: web::Path<String>,
     form: web::Form<ResetForm>,
 ) -> Result<HttpResponse, AppError> {
-    let token = path.into_inner();
-    let mut errors = FieldErrors::new();
-    let Some(hash) = new_password_hash(&form.password, &form.confirm_password, &mut errors).await?
-    else {
-        return render_invalid(&ResetPage {
-            page: Page::for_request(&req, None),
-            token,
-            errors,
-            problem: None,
-        });
-    };
-    let lookup = token.clone();
-    match db
-        .transaction(move |conn| registration::reset_password(conn, &lookup, &hash))
-        .await
-    {
-        Ok(user) => {
-            session.sign_in(user.id);
-            session.success("Your new password is set and you are signed in.");
-            Ok(see_other("/"))
-        }
-        Err(e @ (Error::InvalidTransition(_) | Error::NotFound(_))) => render_invalid(&ResetPage {
-            page: Page::for_request(&req, None),
-            token,
-            errors: FieldErrors::new(),
-            problem: Some(e.public_message()),
-        }),
-        Err(e) => Err(e.into()),
-    }
+    let (kind, token) = (PasswordLink::Reset, path.into_inner());
+    set_password_from_link(req, session, db, ctx, kind, token, form.into_inner()).await
+}
+
+#[get("/manager/claim/{token}")]
+async fn claim_form(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    password_link_form(req, db, PasswordLink::ClaimManager, path.into_inner()).await
+}
+
+#[post("/manager/claim/{token}")]
+async fn claim(
+    req: HttpRequest,
+    session: TypedSession,
+    db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
+    path: web::Path<String>,
+    form: web::Form<ResetForm>,
+) -> Result<HttpResponse, AppError> {
+    let (kind, token) = (PasswordLink::ClaimManager, path.into_inner());
+    set_password_from_link(req, session, db, ctx, kind, token, form.into_inner()).await
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -360,9 +493,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(confirm_email_form)
         .service(confirm_email)
         .service(resend_verification)
-        .service(change_email)
         .service(forgot_form)
         .service(forgot)
         .service(reset_form)
-        .service(reset);
+        .service(reset)
+        .service(claim_form)
+        .service(claim);
 }

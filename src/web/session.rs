@@ -9,8 +9,14 @@ use std::future::{Ready, ready};
 use crate::domain::SecretToken;
 
 const USER_ID: &str = "user_id";
+const GENERATION: &str = "generation";
 const CSRF: &str = "csrf";
 const FLASHES: &str = "flashes";
+/// Flash messages kept at once, the longest one, and all of them serialised: the
+/// session lives in a cookie, which browsers cap at 4 KB.
+const MAX_FLASHES: usize = 3;
+const MAX_FLASH_CHARS: usize = 400;
+const MAX_FLASHES_BYTES: usize = 1_500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,24 +49,30 @@ impl TypedSession {
         Self(req.get_session())
     }
 
-    pub fn user_id(&self) -> Option<i64> {
-        self.0.get::<i64>(USER_ID).ok().flatten()
+    /// Who the session was issued to, and under which of their session generations.
+    pub fn user(&self) -> Option<(i64, i32)> {
+        let user_id = self.0.get::<i64>(USER_ID).ok().flatten()?;
+        let generation = self.0.get::<i32>(GENERATION).ok().flatten()?;
+        Some((user_id, generation))
     }
 
     /// A new session (new cookie, new CSRF token) for the person who just signed in.
-    pub fn sign_in(&self, user_id: i64) {
+    pub fn sign_in(&self, user_id: i64, generation: i32) {
         let flashes = self.take_flashes();
         self.0.renew();
         self.0.clear();
         let _ = self.0.insert(USER_ID, user_id);
+        let _ = self.0.insert(GENERATION, generation);
         let _ = self.0.insert(CSRF, SecretToken::generate().into_string());
         if !flashes.is_empty() {
             let _ = self.0.insert(FLASHES, flashes);
         }
     }
 
+    /// An empty session in a new cookie: nobody signed in, flashes may follow.
     pub fn sign_out(&self) {
-        self.0.purge();
+        self.0.renew();
+        self.0.clear();
     }
 
     /// The session's CSRF token, created on first use.
@@ -78,12 +90,29 @@ impl TypedSession {
         self.0.get::<String>(CSRF).ok().flatten()
     }
 
+    /// Queues a message for the next page. Only the newest few are kept, each cut to a
+    /// bounded length, so that no number of unread messages can outgrow the cookie.
     pub fn flash(&self, kind: FlashKind, message: impl Into<String>) {
         let mut flashes: Vec<Flash> = self.0.get(FLASHES).ok().flatten().unwrap_or_default();
-        flashes.push(Flash {
-            kind,
-            message: message.into(),
-        });
+        let mut message: String = message.into();
+        if message.chars().count() > MAX_FLASH_CHARS {
+            message = message.chars().take(MAX_FLASH_CHARS - 1).collect();
+            message.push('…');
+        }
+        flashes.push(Flash { kind, message });
+        let excess = flashes.len().saturating_sub(MAX_FLASHES);
+        flashes.drain(..excess);
+        let size = |flashes: &Vec<Flash>| serde_json::to_string(flashes).map_or(0, |s| s.len());
+        while flashes.len() > 1 && size(&flashes) > MAX_FLASHES_BYTES {
+            flashes.remove(0);
+        }
+        if size(&flashes) > MAX_FLASHES_BYTES {
+            // One message full of escaped characters: keep its start.
+            if let Some(last) = flashes.last_mut() {
+                last.message = last.message.chars().take(MAX_FLASH_CHARS / 4).collect();
+                last.message.push('…');
+            }
+        }
         let _ = self.0.insert(FLASHES, flashes);
     }
 

@@ -85,7 +85,9 @@ async fn repeated_failures_lock_the_account_for_a_while() {
     // Even the right password is refused while the account is locked.
     let response = app.sign_in("ada@example.org", "a good password").await;
     assert_eq!(response.status, StatusCode::TOO_MANY_REQUESTS);
-    response.assert_contains("Too many failed sign-ins for this account. Try again in 15 minutes.");
+    response.assert_contains(
+        "Too many failed sign-ins for this account from your network. Try again in 15 minutes",
+    );
     assert_eq!(app.get("/staff").await.status, StatusCode::SEE_OTHER);
 }
 

@@ -48,7 +48,7 @@ async fn a_manager_builds_a_catalog_invites_revokes_exports_and_audits_in_a_brow
         return;
     }
     let app = spawn_app().await;
-    partner_catalog::demo::seed(&app.db)
+    partner_catalog::demo::seed(&app.db, &app.ctx())
         .await
         .expect("demo data");
     run_script("tests/browser/manager_console.mjs", &app.address).await;
@@ -60,7 +60,7 @@ async fn staff_see_partners_courses_and_users_and_manage_them_in_a_browser() {
         return;
     }
     let app = spawn_app().await;
-    partner_catalog::demo::seed(&app.db)
+    partner_catalog::demo::seed(&app.db, &app.ctx())
         .await
         .expect("demo data");
     run_script("tests/browser/staff_admin.mjs", &app.address).await;

@@ -62,7 +62,7 @@ pub async fn console_fixture(app: &TestApp) -> Console {
                         ..Default::default()
                     },
                 )?;
-                services::partners::assign_manager(conn, &actor, partner.id, manager)?;
+                services::partners::assign_manager(conn, &ctx, &actor, partner.id, manager)?;
                 partners.push(partner);
             }
             let course = services::courses::create(

@@ -20,14 +20,14 @@ const TABLES: [&str; 8] = [
 #[tokio::test]
 async fn the_demo_holds_what_the_readme_promises_and_seeding_again_changes_nothing() {
     let app = spawn_app().await;
-    partner_catalog::demo::seed(&app.db)
+    partner_catalog::demo::seed(&app.db, &app.ctx())
         .await
         .expect("first seed");
     let mut first = Vec::new();
     for table in TABLES {
         first.push(app.count(table).await);
     }
-    partner_catalog::demo::seed(&app.db)
+    partner_catalog::demo::seed(&app.db, &app.ctx())
         .await
         .expect("second seed");
     for (table, before) in TABLES.iter().zip(&first) {

@@ -357,6 +357,11 @@ impl TestApp {
         user
     }
 
+    /// What the services need, as the application builds it.
+    pub fn ctx(&self) -> partner_catalog::services::ServiceContext {
+        partner_catalog::services::ServiceContext::from_settings(&self.settings)
+    }
+
     /// Runs a query against the app's database.
     pub async fn count(&self, table: &'static str) -> i64 {
         self.db

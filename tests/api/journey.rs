@@ -431,7 +431,12 @@ async fn an_unverified_address_matches_no_pattern_until_confirmed() {
             ],
         )
         .await;
-    response.assert_redirect_to("/my");
+    // Sign-up does not sign in: it says the same whether or not the address is taken.
+    assert_eq!(response.status, StatusCode::OK);
+    response.assert_contains("Check your email");
+    app.sign_in("eve@example.com", "a long password")
+        .await
+        .assert_redirect_to("/");
     let my = app.get("/my").await;
     my.assert_contains("is not confirmed yet");
     assert!(
@@ -555,9 +560,29 @@ async fn a_password_is_reset_by_a_single_use_emailed_link() {
 async fn changing_ones_address_waits_for_the_new_one_to_be_confirmed() {
     let app = spawn_app().await;
     app.signed_in_learner().await;
-    app.post("/account/email", &[("new_email", "New@Example.org")])
-        .await
-        .assert_redirect_to("/account");
+    // It asks for the current password first, and keeps what was typed.
+    let refused = app
+        .post(
+            "/account/email",
+            &[
+                ("new_email", "New@Example.org"),
+                ("email_current_password", "not my password"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    refused.assert_contains("is not your current password");
+    refused.assert_contains("value=\"New@Example.org\"");
+    assert_eq!(app.count("user_tokens").await, 0, "no link was sent");
+    app.post(
+        "/account/email",
+        &[
+            ("new_email", "New@Example.org"),
+            ("email_current_password", "learner password 1"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/account");
     app.get("/account")
         .await
         .assert_contains("learner@example.org");

@@ -6,9 +6,9 @@ use std::time::Duration;
 use diesel::prelude::*;
 use mailparse::MailHeaderMap;
 use partner_catalog::configuration::Settings;
+use partner_catalog::jobs::outbox::{Delivery, EmailDelivery};
 use partner_catalog::mail::outbox::SECRET_MARKER;
-use partner_catalog::mail::worker::Delivery;
-use partner_catalog::mail::{self, OutgoingEmail, Sealer, Transport, Worker};
+use partner_catalog::mail::{self, OutgoingEmail, Sealer, Transport};
 use partner_catalog::models::outbox::OutboundEmail;
 use partner_catalog::models::schema::{audit_entries, outbound_emails};
 use partner_catalog::policies::Actor;
@@ -30,11 +30,18 @@ async fn branded_partner(app: &TestApp) -> Fixture {
         .await;
     app.create_user("manager@acme.example", "manager password 1", false)
         .await;
+    let ctx = app.ctx();
     app.db
         .transaction(move |conn| {
             let actor = Actor::for_user(&staff, None);
             let (org, partner) = crate::helpers::acme_branded_partner(conn, &actor)?;
-            services::partners::assign_manager(conn, &actor, partner.id, "manager@acme.example")?;
+            services::partners::assign_manager(
+                conn,
+                &ctx,
+                &actor,
+                partner.id,
+                "manager@acme.example",
+            )?;
             let course = services::courses::create(
                 conn,
                 &actor,
@@ -145,9 +152,9 @@ fn html_escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn worker_for(app: &TestApp, settings: &Settings) -> Worker {
+fn worker_for(app: &TestApp, settings: &Settings) -> EmailDelivery {
     let transport = Transport::from_settings(settings).unwrap();
-    Worker::new(settings, app.db.clone(), transport).unwrap()
+    EmailDelivery::new(settings, app.db.clone(), transport).unwrap()
 }
 
 fn parts(received: &crate::smtp_server::Received) -> (String, String) {
@@ -286,7 +293,8 @@ async fn an_email_waits_while_smtp_is_unreachable_and_goes_out_once_it_is_back()
             claimed: 1,
             sent: 0,
             retrying: 1,
-            failed: 0
+            failed: 0,
+            released: 0,
         }
     );
     let waiting = email(&app, id).await;
@@ -342,10 +350,14 @@ async fn two_workers_at_once_deliver_every_email_exactly_once() {
     for _ in 0..2 {
         let db = partner_catalog::db::Db::connect(&app.settings).unwrap();
         let transport = Transport::from_settings(&app.settings).unwrap();
-        let worker = Worker::new(&app.settings, db, transport).unwrap();
+        let delivery = EmailDelivery::new(&app.settings, db, transport).unwrap();
+        let runner = partner_catalog::jobs::Runner::new(
+            vec![Box::new(delivery)],
+            Duration::from_millis(app.settings.worker_poll_ms),
+        );
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         stops.push(stop);
-        handles.push(tokio::spawn(worker.run(async move {
+        handles.push(tokio::spawn(runner.run(async move {
             let _ = stopped.await;
         })));
     }

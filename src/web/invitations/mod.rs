@@ -6,11 +6,11 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::db::Db;
-use crate::domain::{InvitationStatus, Password};
+use crate::domain::InvitationStatus;
 use crate::error::{Error, FieldErrors};
 use crate::services::learning::{self, InvitationPage};
 use crate::services::registration::{self, Registration};
-use crate::services::{accounts, invitations};
+use crate::services::{ServiceContext, invitations};
 use crate::web::auth::{Identity, MaybeSignedIn, SignedIn};
 use crate::web::error::AppError;
 use crate::web::page::{Page, render, render_status, see_other};
@@ -143,19 +143,28 @@ async fn register(
     who: MaybeSignedIn,
     session: TypedSession,
     db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
     path: web::Path<String>,
     form: web::Form<RegisterForm>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
     let form = form.into_inner();
     let mut errors = FieldErrors::new();
-    let password = errors.check("password", Password::parse(&form.password));
-    if form.password != form.confirm_password {
-        errors.add("confirm_password", "does not match the password");
-    }
-    let outcome = match (errors.is_empty(), password) {
-        (true, Some(password)) => {
-            let hash = Db::cpu(move || accounts::hash_password(&password)).await?;
+    let lookup = token.clone();
+    let invited_email = db
+        .run(move |conn| invitations::by_token(conn, &lookup).map(|i| i.email))
+        .await
+        .unwrap_or_default();
+    let hash = crate::web::registration::new_password_hash(
+        &ctx,
+        &invited_email,
+        &form.password,
+        &form.confirm_password,
+        &mut errors,
+    )
+    .await?;
+    let outcome = match hash {
+        Some(hash) => {
             let registration = Registration {
                 full_name: form.full_name.clone(),
                 password_hash: hash,
@@ -166,11 +175,11 @@ async fn register(
             })
             .await
         }
-        _ => Err(Error::Invalid(errors)),
+        None => Err(Error::Invalid(errors)),
     };
     match outcome {
         Ok((user, _)) => {
-            session.sign_in(user.id);
+            session.sign_in(user.id, user.session_generation);
             session.success("Welcome! Your account is ready and you joined the catalog. Enrol in its courses below.");
             Ok(see_other("/my"))
         }

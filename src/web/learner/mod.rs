@@ -6,8 +6,8 @@ use askama::Template;
 use crate::db::Db;
 use crate::error::Error;
 use crate::services::enrollments::{self, CourseAccess};
-use crate::services::invitations;
 use crate::services::learning::{self, MyCatalog};
+use crate::services::{ServiceContext, invitations};
 use crate::web::auth::SignedIn;
 use crate::web::error::AppError;
 use crate::web::page::{Page, render, see_other};
@@ -33,10 +33,11 @@ async fn my_catalogs(
     signed_in: SignedIn,
     page: Page,
     db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = signed_in.0.actor();
+    let (actor, cache) = (signed_in.0.actor(), ctx.patterns.clone());
     let catalogs = db
-        .run(move |conn| learning::my_catalogs(conn, &actor))
+        .run(move |conn| learning::my_catalogs(conn, &cache, &actor))
         .await?;
     let user = &signed_in.0.user;
     render(&MyCatalogsPage {
@@ -52,12 +53,13 @@ async fn join(
     signed_in: SignedIn,
     session: TypedSession,
     db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = signed_in.0.actor();
+    let (actor, cache) = (signed_in.0.actor(), ctx.patterns.clone());
     let id = path.into_inner();
     match db
-        .transaction(move |conn| invitations::join_self_enrollment(conn, &actor, id))
+        .transaction(move |conn| invitations::join_self_enrollment(conn, &cache, &actor, id))
         .await
     {
         Ok(_) => session.success("You joined the catalog. Enrol in its courses below."),

@@ -10,8 +10,9 @@ use crate::models::organisations::Organisation;
 use crate::models::partners::{Partner, PartnerRow};
 use crate::models::users::User;
 use crate::policies::Actor;
+use crate::services::partners::ManagerAssignment;
 use crate::services::partners::PartnerInput;
-use crate::services::{organisations, partners};
+use crate::services::{ServiceContext, organisations, partners};
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, render, render_invalid, see_other};
@@ -35,7 +36,7 @@ struct FormPage {
     input: PartnerInput,
     errors: FieldErrors,
     organisations: Vec<Organisation>,
-    managers: Vec<User>,
+    managers: Vec<(User, bool)>,
     manager_email: String,
     manager_errors: FieldErrors,
 }
@@ -66,7 +67,7 @@ async fn form_context(
     db: &Db,
     actor: Actor,
     id: Option<i64>,
-) -> Result<(Vec<Organisation>, Vec<User>), Error> {
+) -> Result<(Vec<Organisation>, Vec<(User, bool)>), Error> {
     db.run(move |conn| {
         let all = organisations::all(conn, &actor)?;
         let managers = match id {
@@ -230,6 +231,7 @@ async fn assign_manager(
     staff: Staff,
     session: TypedSession,
     db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
     path: web::Path<i64>,
     form: web::Form<ManagerForm>,
 ) -> Result<HttpResponse, AppError> {
@@ -237,17 +239,25 @@ async fn assign_manager(
     let id = path.into_inner();
     let email = form.into_inner().email;
     let typed = email.clone();
+    let ctx = ctx.get_ref().clone();
     match db
-        .transaction(move |conn| partners::assign_manager(conn, &actor, id, &typed))
+        .transaction(move |conn| partners::assign_manager(conn, &ctx, &actor, id, &typed))
         .await
     {
-        Ok(user) => {
-            let note = if user.password_hash.is_none() {
-                " They have no password yet: they can set one with “Forgot your password?” on the sign-in page."
-            } else {
-                ""
-            };
-            session.success(format!("{} now manages this partner.{note}", user.email));
+        Ok(assignment) => {
+            session.success(match assignment {
+                ManagerAssignment::Active(user) => {
+                    format!("{} now manages this partner.", user.email)
+                }
+                ManagerAssignment::AwaitingClaim(user) => format!(
+                    "We emailed {} a link to take on the role. It takes effect once they follow it and choose their password.",
+                    user.email
+                ),
+                ManagerAssignment::LinkSentAgain(user) => format!(
+                    "We emailed {} the link to take on the role again.",
+                    user.email
+                ),
+            });
             Ok(see_other(&format!("/staff/partners/{id}/edit")))
         }
         Err(Error::Invalid(manager_errors)) => {

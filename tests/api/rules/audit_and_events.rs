@@ -115,14 +115,22 @@ async fn rule_12_invitation_sent_records_catalog_partner_user_and_channel() {
     let c = catalog(&app, &w, Spec::default()).await;
     let ada = user(&app, "ada@example.org", true).await;
     let manager_user = {
-        let staff = w.staff();
+        let (staff, ctx) = (w.staff(), app.ctx());
         let partner = w.partner_a;
         app.db
             .transaction(move |conn| {
-                services::partners::assign_manager(conn, &staff, partner, "manager@example.org")
+                services::partners::assign_manager(
+                    conn,
+                    &ctx,
+                    &staff,
+                    partner,
+                    "manager@example.org",
+                )
             })
             .await
             .unwrap()
+            .user()
+            .clone()
     };
     let manager = Actor::for_user(&manager_user, Some(w.partner_a));
 

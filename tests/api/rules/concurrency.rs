@@ -208,7 +208,7 @@ async fn rule_4_simultaneous_self_enrolments_never_exceed_the_limit() {
         let u = user(&app, &format!("self{i}@example.org"), true).await;
         let a = actor(&u);
         jobs.push(move |conn: &mut PgConnection| {
-            services::invitations::join_self_enrollment(conn, &a, c.id)
+            services::invitations::join_self_enrollment(conn, &Default::default(), &a, c.id)
         });
     }
     let results = at_once(&app.db, jobs).await;

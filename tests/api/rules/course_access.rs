@@ -75,6 +75,16 @@ async fn rule_7_1_not_a_learner_is_not_allowed() {
     let w = world(&app).await;
     let c = catalog(&app, &w, Spec::default()).await;
     let eve = user(&app, "eve@example.org", true).await;
+    // An outsider who does not even see the catalog: "not found", and nothing is
+    // written into the partner's analytics.
+    let trail = Trail::mark(&app).await;
+    let err = expect_err(try_access(&app, &eve, c.id, w.open).await);
+    assert_eq!(err.code(), "not_found");
+    assert!(trail.events(&app).await.is_empty());
+    assert!(enrollment(&app, eve.id, w.open).await.is_none());
+
+    // Invited but not accepted: she sees the catalog, and is not allowed yet.
+    invite(&app, &w, c.id, &eve.email).await.unwrap();
     let trail = Trail::mark(&app).await;
     let answer = access(&app, &eve, c.id, w.open).await;
     assert_eq!(answer, CourseAccess::Refused(RefusalReason::NotAllowed));
@@ -83,9 +93,6 @@ async fn rule_7_1_not_a_learner_is_not_allowed() {
     assert_eq!(err.status(), 403);
     assert_eq!(blocked_reason(&app, &trail).await, "not_a_learner");
     assert!(enrollment(&app, eve.id, w.open).await.is_none());
-
-    // Nor is one who was invited but never accepted.
-    invite(&app, &w, c.id, &eve.email).await.unwrap();
     assert_eq!(
         access(&app, &eve, c.id, w.paid).await,
         CourseAccess::Refused(RefusalReason::NotAllowed)
@@ -485,14 +492,16 @@ async fn rule_7_another_partners_manager_cannot_deactivate_a_licence() {
     let CourseAccess::Granted { licence_id } = access(&app, &ada, c.id, w.paid).await else {
         panic!("grant");
     };
-    let (staff, partner_b) = (w.staff(), w.partner_b);
+    let (staff, partner_b, ctx) = (w.staff(), w.partner_b, app.ctx());
     let manager = app
         .db
         .transaction(move |conn| {
-            services::partners::assign_manager(conn, &staff, partner_b, "mb@example.org")
+            services::partners::assign_manager(conn, &ctx, &staff, partner_b, "mb@example.org")
         })
         .await
-        .unwrap();
+        .unwrap()
+        .user()
+        .clone();
     let err = expect_err(
         deactivate_licence(&app, Actor::for_user(&manager, Some(partner_b)), licence_id).await,
     );

@@ -24,15 +24,15 @@ async fn resend(app: &TestApp, ctx: ServiceContext, by: Actor, id: i64) -> Resul
 }
 
 async fn manager_of(app: &TestApp, w: &World, partner_id: i64, email: &str) -> Actor {
-    let (staff, email) = (w.staff(), email.to_string());
-    let user = app
+    let (staff, email, ctx) = (w.staff(), email.to_string(), app.ctx());
+    let assignment = app
         .db
         .transaction(move |conn| {
-            services::partners::assign_manager(conn, &staff, partner_id, &email)
+            services::partners::assign_manager(conn, &ctx, &staff, partner_id, &email)
         })
         .await
         .unwrap();
-    Actor::for_user(&user, Some(partner_id))
+    Actor::for_user(assignment.user(), Some(partner_id))
 }
 
 fn expiring_now(app: &TestApp) -> ServiceContext {

@@ -288,20 +288,36 @@ pub async fn self_enroll(app: &TestApp, user: &User, catalog_id: i64) -> Result<
     let actor = actor(user);
     app.db
         .transaction(move |conn| {
-            services::invitations::join_self_enrollment(conn, &actor, catalog_id)
+            services::invitations::join_self_enrollment(
+                conn,
+                &Default::default(),
+                &actor,
+                catalog_id,
+            )
         })
         .await
 }
 
 /// Rule 7's answer, committed (refusals keep their `blocked` event).
 pub async fn access(app: &TestApp, user: &User, catalog_id: i64, course_id: i64) -> CourseAccess {
+    try_access(app, user, catalog_id, course_id)
+        .await
+        .expect("course access")
+}
+
+/// Rule 7's answer or the error that stopped it before any answer.
+pub async fn try_access(
+    app: &TestApp,
+    user: &User,
+    catalog_id: i64,
+    course_id: i64,
+) -> Result<CourseAccess, Error> {
     let actor = actor(user);
     app.db
         .transaction(move |conn| {
             services::enrollments::request_course_access(conn, &actor, catalog_id, course_id)
         })
         .await
-        .expect("course access")
 }
 
 pub async fn licence(app: &TestApp, user_id: i64, course_id: i64) -> Option<Licence> {

@@ -9,7 +9,7 @@ use crate::helpers::spawn_app;
 async fn visible(app: &TestApp, user: &User) -> Vec<VisibleCatalog> {
     let actor = actor(user);
     app.db
-        .run(move |conn| services::visibility::visible_catalogs(conn, &actor))
+        .run(move |conn| services::visibility::visible_catalogs(conn, &Default::default(), &actor))
         .await
         .unwrap()
 }
@@ -39,7 +39,9 @@ async fn rule_3_staff_see_every_catalog() {
         let actor = w.staff();
         let seen = app
             .db
-            .run(move |conn| services::visibility::can_see_catalog(conn, &actor, id))
+            .run(move |conn| {
+                services::visibility::can_see_catalog(conn, &Default::default(), &actor, id)
+            })
             .await
             .unwrap();
         assert!(seen);
@@ -56,7 +58,9 @@ async fn rule_3_a_person_with_no_tie_sees_nothing() {
     let actor = actor(&nobody);
     let seen = app
         .db
-        .run(move |conn| services::visibility::can_see_catalog(conn, &actor, c.id))
+        .run(move |conn| {
+            services::visibility::can_see_catalog(conn, &Default::default(), &actor, c.id)
+        })
         .await
         .unwrap();
     assert!(!seen);

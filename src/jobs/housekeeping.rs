@@ -1,0 +1,52 @@
+//! Drops records that have served their purpose: sign-in attempts older than any
+//! throttling window looks back.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::{BoxFuture, Job, Progress, Stop};
+use crate::db::Db;
+use crate::error::Result;
+use crate::models::sign_in_attempts;
+
+const INTERVAL: Duration = Duration::from_secs(60 * 60);
+/// Sign-in attempts are kept this long, for looking into abuse afterwards.
+const KEEP_SIGN_IN_ATTEMPTS_DAYS: i64 = 30;
+
+pub struct Housekeeping {
+    db: Db,
+}
+
+impl Housekeeping {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+impl Job for Housekeeping {
+    fn name(&self) -> &'static str {
+        "housekeeping"
+    }
+
+    fn interval(&self) -> Duration {
+        INTERVAL
+    }
+
+    fn run_batch<'a>(&'a self, _stop: &'a Stop) -> BoxFuture<'a, Result<Progress>> {
+        Box::pin(async move {
+            let before = Utc::now() - chrono::Duration::days(KEEP_SIGN_IN_ATTEMPTS_DAYS);
+            let pruned = self
+                .db
+                .run(move |conn| Ok(sign_in_attempts::prune_older_than(conn, before)?))
+                .await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "old sign-in attempts removed");
+            }
+            Ok(Progress {
+                handled: pruned,
+                more: false,
+            })
+        })
+    }
+}
