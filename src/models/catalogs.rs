@@ -91,7 +91,13 @@ pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Catalog> {
         .first(conn)
 }
 
-/// Locks the catalog row: joining and quota checks are serialised per catalog.
+/// Locks the catalog row: joining, removal and quota checks are serialised per catalog.
+///
+/// The one lock order, everywhere: the catalog first, then its invitation, then the
+/// learner's user row, then licences and platform enrolments. A use case that needs a
+/// lower lock first (say, to find which catalog a learner is in) reads without locking,
+/// takes the catalog, then locks the rest; taking them the other way round deadlocks
+/// against enrolment.
 pub fn lock(conn: &mut PgConnection, id: i64) -> QueryResult<Catalog> {
     catalogs::table
         .find(id)

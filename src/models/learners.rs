@@ -17,6 +17,8 @@ pub struct CatalogLearner {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A plain read: every change to learner rows happens under the catalog's lock
+/// (`catalogs::lock`), which serialises them.
 pub fn find(
     conn: &mut PgConnection,
     catalog_id: i64,
@@ -26,7 +28,6 @@ pub fn find(
         .filter(catalog_learners::catalog_id.eq(catalog_id))
         .filter(catalog_learners::user_id.eq(user_id))
         .select(CatalogLearner::as_select())
-        .for_update()
         .first(conn)
         .optional()
 }

@@ -103,6 +103,14 @@ pub fn search(
     query.order(partners::name).paginate(page).load_page(conn)
 }
 
+/// Serialises the counting of a partner's recent invitation emails with sending more.
+pub fn lock_for_invitation_cap(conn: &mut PgConnection, partner_id: i64) -> QueryResult<()> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('invitation-cap:' || $1, 0))")
+        .bind::<diesel::sql_types::BigInt, _>(partner_id)
+        .execute(conn)
+        .map(drop)
+}
+
 /// The partner a user manages, if any: only a claimed role takes effect.
 pub fn managed_by(conn: &mut PgConnection, user_id: i64) -> QueryResult<Option<Partner>> {
     partner_managers::table

@@ -58,6 +58,29 @@ fn refuse_ended(catalog: &Catalog, now: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// A partner's managers may send at most so many invitation emails an hour (a setting);
+/// staff are not limited. Counted under a lock per partner, so parallel requests cannot
+/// pass the cap together.
+fn check_hourly_cap(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    actor: &Actor,
+    partner_id: i64,
+) -> Result<()> {
+    let cap = ctx.invitation_emails_per_hour;
+    if actor.is_staff || cap <= 0 {
+        return Ok(());
+    }
+    partners::lock_for_invitation_cap(conn, partner_id)?;
+    let since = Utc::now() - chrono::Duration::hours(1);
+    if crate::models::outbox::invitation_emails_since(conn, partner_id, since)? >= cap {
+        return Err(Error::TooManyRequests(format!(
+            "Your organisation has sent {cap} invitation emails in the last hour, the most allowed. Try again later, or ask the platform's staff for a bulk invitation."
+        )));
+    }
+    Ok(())
+}
+
 fn queue_invitation_email(
     conn: &mut PgConnection,
     ctx: &ServiceContext,
@@ -94,6 +117,7 @@ pub fn create(
         EmailAddress::parse(raw_email).map_err(|e| Error::invalid("email", e.to_string()))?;
     let now = Utc::now();
     refuse_ended(&catalog, now)?;
+    check_hourly_cap(conn, ctx, actor, catalog.partner_id)?;
     if let Some(open) = invitations::find_open(conn, catalog.id, email.as_str())? {
         return match open.status_at(now) {
             InvitationStatus::Expired => renew_and_send(conn, ctx, actor, &catalog, open, now),
@@ -199,6 +223,7 @@ pub fn resend(
     require_partner_access(actor, catalog.partner_id, "invitation")?;
     let now = Utc::now();
     refuse_ended(&catalog, now)?;
+    check_hourly_cap(conn, ctx, actor, catalog.partner_id)?;
     let invitation = invitations::lock(conn, invitation_id)?;
     let status = invitation.status_at(now);
     if !status.can_resend() {
@@ -438,6 +463,8 @@ pub fn remove_learner(
 ) -> Result<Invitation> {
     let catalog = catalogs::find(conn, catalog_id).map_err(|e| not_found(e, "catalog"))?;
     require_partner_access(actor, catalog.partner_id, "catalog")?;
+    // The catalog first (see `catalogs::lock`), then the learner it holds.
+    catalogs::lock(conn, catalog.id)?;
     let learner = learners::find(conn, catalog_id, user_id)?
         .filter(|l| l.is_active)
         .ok_or(Error::NotFound("learner"))?;
@@ -554,6 +581,11 @@ pub fn accept_by_id(
 /// A learner leaves a catalog that lets learners leave (rule 6).
 pub fn leave(conn: &mut PgConnection, actor: &Actor, catalog_id: i64) -> Result<Invitation> {
     let user_id = actor.require_user()?;
+    // The catalog first (see `catalogs::lock`), then the learner it holds.
+    match catalogs::lock(conn, catalog_id) {
+        Err(diesel::result::Error::NotFound) => return Err(Error::NotFound("catalog")),
+        other => other?,
+    };
     let learner = learners::find(conn, catalog_id, user_id)?
         .filter(|l| l.is_active)
         .ok_or(Error::NotFound("catalog"))?;

@@ -462,3 +462,40 @@ async fn rule_7_deactivating_a_licence_while_it_is_used_elsewhere_never_fails() 
 async fn rule_6_removing_a_learner_while_their_licence_is_used_elsewhere_never_fails() {
     deactivation_races_course_access(true).await;
 }
+
+/// Enrolling and removing lock the same rows in one order (catalog, then learner), so
+/// thirty learners enrolling while their manager removes each of them never deadlock.
+#[tokio::test]
+async fn rule_6_and_7_enrolling_while_being_removed_never_deadlocks() {
+    let (_turn, app) = big_app().await;
+    let w = world(&app).await;
+    let c = catalog(&app, &w, Spec::default()).await;
+    let learners = invited(&app, &w, c.id, 25, true).await;
+    // Half hold a licence already, so that removing them deactivates it.
+    for (u, _) in learners.iter().step_by(2) {
+        access(&app, u, c.id, w.paid).await;
+    }
+    let mut jobs: Vec<Box<dyn FnOnce(&mut PgConnection) -> Result<()> + Send>> = Vec::new();
+    for (u, _) in &learners {
+        let enrol = request(u, c.id, w.paid2);
+        jobs.push(Box::new(move |conn| enrol(conn).map(drop)));
+        let enrol_open = request(u, c.id, w.open);
+        jobs.push(Box::new(move |conn| enrol_open(conn).map(drop)));
+        let (staff, user_id, catalog_id) = (w.staff(), u.id, c.id);
+        jobs.push(Box::new(move |conn| {
+            services::invitations::remove_learner(conn, &staff, catalog_id, user_id, None)
+                .map(drop)
+        }));
+    }
+    let results = at_once(&app.db, jobs).await;
+    let failures: Vec<String> = results
+        .iter()
+        .filter_map(|r| r.as_ref().err())
+        // A learner removed first is refused by rule 7 or finds nothing to remove.
+        .filter(|e| !matches!(e, Error::NotAllowedToEnroll | Error::NotFound(_)))
+        .map(|e| format!("{e:?}"))
+        .collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(active_learners(&app, c.id).await, 0);
+    assert_eq!(seats_used(&app, c.id).await, 0, "every licence released");
+}
