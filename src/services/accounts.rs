@@ -1,8 +1,10 @@
 //! Accounts: password hashing, sign-in with throttling, and the one place accounts are created.
 
-use argon2::Argon2;
+use std::cell::RefCell;
+
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use chrono::{Duration, Utc};
 use diesel::PgConnection;
 
@@ -21,22 +23,95 @@ pub const MAX_FAILURES_PER_ACCOUNT_AND_IP: usize = 5;
 pub const MAX_FAILURES_PER_IP: usize = 20;
 pub const THROTTLE_WINDOW_MINUTES: i64 = 15;
 
-pub fn hash_password(password: &Password) -> Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.expose().as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::internal(anyhow::anyhow!("password hashing failed: {e}")))
+thread_local! {
+    /// Argon2's 19 MiB of working memory, allocated once per hashing thread and reused:
+    /// allocated afresh for every hash, it would pile up in the allocator's arenas.
+    static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Runs argon2 into `out` with this thread's working memory.
+fn argon2_into(
+    argon2: &Argon2<'_>,
+    block_count: usize,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> std::result::Result<(), argon2::Error> {
+    BLOCKS.with(|cell| {
+        let mut blocks = cell.borrow_mut();
+        if blocks.len() < block_count {
+            blocks.resize(block_count, Block::default());
+        }
+        argon2.hash_password_into_with_memory(password, salt, out, &mut blocks[..block_count])
+    })
+}
+
+/// Argon2id with OWASP's recommended parameters (19 MiB, two passes, one lane), as a
+/// PHC string.
+pub fn hash_password(password: &Password) -> Result<String> {
+    let failed = |e: String| Error::internal(anyhow::anyhow!("password hashing failed: {e}"));
+    let salt = SaltString::generate(&mut OsRng);
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let mut salt_buffer = [0u8; 64];
+    let salt_bytes = salt
+        .as_salt()
+        .decode_b64(&mut salt_buffer)
+        .map_err(|e| failed(e.to_string()))?;
+    let output = Output::init_with(Params::DEFAULT_OUTPUT_LEN, |out| {
+        Ok(argon2_into(
+            &argon2,
+            params.block_count(),
+            password.expose().as_bytes(),
+            salt_bytes,
+            out,
+        )?)
+    })
+    .map_err(|e| failed(e.to_string()))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| failed(e.to_string()))?,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    };
+    Ok(phc.to_string())
+}
+
+/// Whether `password` matches the PHC string `hash` (compared in constant time).
 pub(crate) fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(version) => version.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let Ok(params) = Params::try_from(&parsed) else {
+        return false;
+    };
+    let mut salt_buffer = [0u8; 64];
+    let Ok(salt_bytes) = salt.decode_b64(&mut salt_buffer) else {
+        return false;
+    };
+    let block_count = params.block_count();
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    argon2_into(
+        &argon2,
+        block_count,
+        password.as_bytes(),
+        salt_bytes,
+        &mut out,
+    )
+    .is_ok()
+        && Output::new(&out).is_ok_and(|computed| computed == expected)
 }
 
 /// Verifying against this when the account does not exist keeps timing the same.
@@ -275,5 +350,25 @@ mod tests {
     #[test]
     fn dummy_hash_parses() {
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn hashes_made_the_usual_way_still_verify() {
+        use argon2::password_hash::PasswordHasher;
+        let salt = SaltString::generate(&mut OsRng);
+        let stored = Argon2::default()
+            .hash_password(b"an older password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("an older password", &stored));
+        assert!(!verify_password("another password", &stored));
+        // And ours verify the usual way.
+        use argon2::password_hash::PasswordVerifier;
+        let ours = hash_password(&Password::parse("correct horse battery").unwrap()).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &PasswordHash::new(&ours).unwrap())
+                .is_ok()
+        );
     }
 }

@@ -124,7 +124,8 @@ pub fn create(
             _ => Err(Error::InvitationExists(email.to_string())),
         };
     }
-    let user = users::find_by_email(conn, email.as_str())?;
+    // Only a verified account is linked: anyone may have signed up with the address.
+    let user = users::find_by_email(conn, email.as_str())?.filter(|u| u.is_verified());
     let token = SecretToken::generate();
     let hash = token.hash();
     let invitation = invitations::insert(

@@ -8,7 +8,12 @@ use actix_web::middleware::Next;
 use tracing::Instrument;
 
 /// Path prefixes whose next segment is a secret from an emailed link.
-const SECRET_SEGMENTS: [&str; 3] = ["/invitations/", "/verify-email/", "/password/reset/"];
+const SECRET_SEGMENTS: [&str; 4] = [
+    "/invitations/",
+    "/verify-email/",
+    "/password/reset/",
+    "/manager/claim/",
+];
 
 pub fn redact(path: &str) -> String {
     for prefix in SECRET_SEGMENTS {
@@ -51,6 +56,7 @@ mod tests {
         );
         assert_eq!(redact("/password/reset/xyz"), "/password/reset/[secret]");
         assert_eq!(redact("/verify-email/xyz"), "/verify-email/[secret]");
+        assert_eq!(redact("/manager/claim/xyz"), "/manager/claim/[secret]");
         assert_eq!(redact("/staff/users"), "/staff/users");
     }
 }

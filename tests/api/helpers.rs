@@ -133,6 +133,34 @@ pub fn fresh_database() -> String {
     name
 }
 
+/// A fresh, migrated database of its own, dropped with this value.
+pub struct TestDatabase {
+    pub name: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        Self {
+            name: fresh_database(),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        database_url(&self.name)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
 /// An empty database with no migrations applied.
 pub fn empty_database() -> String {
     let name = format!(
@@ -154,17 +182,48 @@ pub struct TestApp {
     pub settings: Settings,
     /// Keeps cookies, does not follow redirects: like a browser, but observable.
     pub client: reqwest::Client,
+    /// The browser's cookies.
+    pub cookies: std::sync::Arc<reqwest::cookie::Jar>,
     /// Drops the test's database when the last browser on it goes.
     _database: std::sync::Arc<DatabaseGuard>,
 }
 
-/// Owns a test database; dropping it drops the database.
-struct DatabaseGuard(String);
+/// Connections the tests of this process may hold at once on the shared server (whose
+/// limit is 100 by default): each application takes its pool's worth before it starts,
+/// so that however many tests run in parallel, the server never runs out.
+const CONNECTION_BUDGET: u32 = 70;
+
+fn connection_budget() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static BUDGET: OnceLock<std::sync::Arc<tokio::sync::Semaphore>> = OnceLock::new();
+    BUDGET
+        .get_or_init(|| {
+            std::sync::Arc::new(tokio::sync::Semaphore::new(CONNECTION_BUDGET as usize))
+        })
+        .clone()
+}
+
+/// Waits until `connections` more may be opened; they count until the permit is dropped.
+pub async fn reserve_connections(connections: u32) -> tokio::sync::OwnedSemaphorePermit {
+    connection_budget()
+        .acquire_many_owned(connections.min(CONNECTION_BUDGET))
+        .await
+        .expect("budget")
+}
+
+/// Owns a test database and its share of the connection budget; dropping it drops the
+/// database, then returns the share.
+struct DatabaseGuard {
+    name: String,
+    _connections: tokio::sync::OwnedSemaphorePermit,
+}
 
 impl Drop for DatabaseGuard {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&admin_url()) {
-            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
         }
     }
 }
@@ -179,27 +238,41 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     let var_dir = std::env::temp_dir().join(&name);
     let mut settings = Settings::for_database(&url, var_dir);
     configure(&mut settings);
+    // The pool, and a couple for the test's own connections.
+    let permit = reserve_connections(settings.database_pool_size + 2).await;
     let db = Db::connect(&settings).expect("pool");
     let app = Application::build(settings.clone(), db.clone()).expect("build app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
+    let (client, cookies) = new_browser(None);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         db,
         database_url: url,
         settings,
-        client: new_client(),
-        _database: std::sync::Arc::new(DatabaseGuard(name)),
+        client,
+        cookies,
+        _database: std::sync::Arc::new(DatabaseGuard {
+            name,
+            _connections: permit,
+        }),
     }
 }
 
-pub fn new_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// A client that keeps cookies in a jar of its own and does not follow redirects,
+/// optionally connecting from another loopback address (another "network").
+pub fn new_browser(
+    from: Option<std::net::IpAddr>,
+) -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let cookies = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .cookie_store(true)
+        .cookie_provider(cookies.clone())
+        .local_address(from)
         .build()
-        .expect("client")
+        .expect("client");
+    (client, cookies)
 }
 
 pub struct Html {
@@ -303,13 +376,39 @@ impl TestApp {
 
     /// Another browser against the same application.
     pub fn another_browser(&self) -> TestApp {
+        self.browser_with(new_browser(None))
+    }
+
+    /// Another browser, connecting from another address of the loopback network.
+    pub fn browser_from(&self, ip: &str) -> TestApp {
+        self.browser_with(new_browser(Some(ip.parse().expect("an IP address"))))
+    }
+
+    /// Another browser holding a copy of this one's cookies: a stolen session.
+    pub fn copy_of_this_browser(&self) -> TestApp {
+        let copy = self.browser_with(new_browser(None));
+        let url: url::Url = self.address.parse().expect("url");
+        use reqwest::cookie::CookieStore;
+        if let Some(header) = self.cookies.cookies(&url) {
+            for cookie in header.to_str().expect("cookie header").split("; ") {
+                copy.cookies.add_cookie_str(cookie, &url);
+            }
+        }
+        copy
+    }
+
+    fn browser_with(
+        &self,
+        (client, cookies): (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>),
+    ) -> TestApp {
         TestApp {
             address: self.address.clone(),
             port: self.port,
             db: self.db.clone(),
             database_url: self.database_url.clone(),
             settings: self.settings.clone(),
-            client: new_client(),
+            client,
+            cookies,
             _database: self._database.clone(),
         }
     }

@@ -33,14 +33,14 @@ pub async fn last_email_to(app: &TestApp, to: &str) -> (OutboundEmail, String) {
     (email, secret)
 }
 
-struct Setup {
-    catalog_id: i64,
-    paid_course: i64,
-    open_course: i64,
+pub struct Setup {
+    pub catalog_id: i64,
+    pub paid_course: i64,
+    pub open_course: i64,
 }
 
 /// A partner with branding, a catalog (1 paid seat) with a paid and an open course.
-async fn setup(app: &TestApp, self_enrollment_pattern: Option<&str>) -> Setup {
+pub async fn setup(app: &TestApp, self_enrollment_pattern: Option<&str>) -> Setup {
     let staff = app
         .create_user("staff@example.org", "staff password 1", true)
         .await;
@@ -95,7 +95,7 @@ async fn setup(app: &TestApp, self_enrollment_pattern: Option<&str>) -> Setup {
         .unwrap()
 }
 
-async fn invite(app: &TestApp, catalog_id: i64, email: &str) -> String {
+pub async fn invite(app: &TestApp, catalog_id: i64, email: &str) -> String {
     let staff = app
         .db
         .run(|conn| {

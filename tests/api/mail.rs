@@ -77,9 +77,14 @@ async fn branded_partner(app: &TestApp) -> Fixture {
 }
 
 /// Queues a plain email whose bodies carry the link secret's placeholder.
-async fn queue_email(app: &TestApp, to: &str) -> i64 {
+pub async fn queue_email(app: &TestApp, to: &str) -> i64 {
+    queue_email_from(app, to, "").await
+}
+
+/// Like `queue_email`, with a sender name as stored on the row.
+pub async fn queue_email_from(app: &TestApp, to: &str, from_name: &str) -> i64 {
     let sealer = Sealer::from_settings(&app.settings);
-    let to = to.to_string();
+    let (to, from_name) = (to.to_string(), from_name.to_string());
     app.db
         .transaction(move |conn| {
             let secret = format!("secret-for-{to}");
@@ -89,7 +94,7 @@ async fn queue_email(app: &TestApp, to: &str) -> i64 {
                 OutgoingEmail {
                     kind: "test",
                     to: to.clone(),
-                    from_name: String::new(),
+                    from_name,
                     reply_to: None,
                     subject: format!("Hello {to}"),
                     text_body: format!("Your link: http://example.test/l/{SECRET_MARKER}\n"),
@@ -107,7 +112,7 @@ async fn queue_email(app: &TestApp, to: &str) -> i64 {
         .unwrap()
 }
 
-async fn email(app: &TestApp, id: i64) -> OutboundEmail {
+pub async fn email(app: &TestApp, id: i64) -> OutboundEmail {
     app.db
         .run(move |conn| {
             Ok(outbound_emails::table
@@ -119,7 +124,7 @@ async fn email(app: &TestApp, id: i64) -> OutboundEmail {
         .unwrap()
 }
 
-async fn all_emails(app: &TestApp) -> Vec<OutboundEmail> {
+pub async fn all_emails(app: &TestApp) -> Vec<OutboundEmail> {
     app.db
         .run(|conn| {
             Ok(outbound_emails::table
@@ -240,7 +245,12 @@ async fn an_invitation_is_delivered_over_smtp_and_its_link_leads_to_an_enrolment
     assert!(!token.is_empty() && !token.contains('/'), "{link}");
     assert!(html.contains(&link), "both parts carry the same link");
 
-    // The row is sent and keeps no secret.
+    // The row is marked sent (just after the server took it) and keeps no secret.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while all_emails(&app).await.iter().any(|e| e.status != "sent") {
+        assert!(tokio::time::Instant::now() < deadline, "never marked sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let stored = all_emails(&app).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].status, "sent");

@@ -48,6 +48,15 @@ impl SmtpServer {
     }
 
     pub async fn start_on(port: u16) -> Self {
+        Self::start_with(port, Duration::ZERO).await
+    }
+
+    /// A server that takes `delay` to accept each message.
+    pub async fn start_slow(delay: Duration) -> Self {
+        Self::start_with(0, delay).await
+    }
+
+    async fn start_with(port: u16, delay: Duration) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port))
             .await
             .expect("bind the SMTP port");
@@ -58,7 +67,7 @@ impl SmtpServer {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, store).await;
+                    let _ = session(stream, store, delay).await;
                 });
             }
         });
@@ -109,7 +118,11 @@ fn address(argument: &str) -> String {
     argument[start..end].to_string()
 }
 
-async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io::Result<()> {
+async fn session(
+    stream: TcpStream,
+    store: Arc<Mutex<Vec<Received>>>,
+    delay: Duration,
+) -> std::io::Result<()> {
     let (reader, mut writer) = stream.into_split();
     let mut reader = BufReader::new(reader);
     writer
@@ -165,6 +178,7 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io
                     };
                     data.extend_from_slice(unstuffed);
                 }
+                tokio::time::sleep(delay).await;
                 store.lock().expect("lock").push(Received {
                     mail_from: mail_from.take().unwrap_or_default(),
                     rcpt_to: std::mem::take(&mut rcpt_to),
@@ -186,5 +200,35 @@ async fn session(stream: TcpStream, store: Arc<Mutex<Vec<Received>>>) -> std::io
             _ => b"502 5.5.2 Command not recognised\r\n",
         };
         writer.write_all(reply).await?;
+    }
+}
+
+/// A server that accepts connections and never says a word: no greeting, no replies.
+pub struct SilentServer {
+    pub port: u16,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+impl SilentServer {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let accept_loop = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                held.push(stream);
+            }
+        });
+        Self { port, accept_loop }
+    }
+
+    pub fn url(&self) -> String {
+        url_for(self.port)
     }
 }

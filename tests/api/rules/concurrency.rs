@@ -475,7 +475,8 @@ async fn rule_6_and_7_enrolling_while_being_removed_never_deadlocks() {
     for (u, _) in learners.iter().step_by(2) {
         access(&app, u, c.id, w.paid).await;
     }
-    let mut jobs: Vec<Box<dyn FnOnce(&mut PgConnection) -> Result<()> + Send>> = Vec::new();
+    type Job = Box<dyn FnOnce(&mut PgConnection) -> Result<()> + Send>;
+    let mut jobs: Vec<Job> = Vec::new();
     for (u, _) in &learners {
         let enrol = request(u, c.id, w.paid2);
         jobs.push(Box::new(move |conn| enrol(conn).map(drop)));
@@ -483,8 +484,7 @@ async fn rule_6_and_7_enrolling_while_being_removed_never_deadlocks() {
         jobs.push(Box::new(move |conn| enrol_open(conn).map(drop)));
         let (staff, user_id, catalog_id) = (w.staff(), u.id, c.id);
         jobs.push(Box::new(move |conn| {
-            services::invitations::remove_learner(conn, &staff, catalog_id, user_id, None)
-                .map(drop)
+            services::invitations::remove_learner(conn, &staff, catalog_id, user_id, None).map(drop)
         }));
     }
     let results = at_once(&app.db, jobs).await;

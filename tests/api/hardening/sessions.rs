@@ -1,0 +1,441 @@
+//! Accounts and sessions: pre-hijacking, manager roles, revocable sessions, sign-in
+//! throttling, and the lower-severity account findings.
+
+use reqwest::StatusCode;
+
+use super::{emails_of_kind, invitation_to, signed_in_manager};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::journey::{invite, last_email_to, setup};
+
+async fn sign_up(browser: &TestApp, email: &str, password: &str) -> crate::helpers::Html {
+    browser
+        .post(
+            "/signup",
+            &[
+                ("email", email),
+                ("full_name", "Someone"),
+                ("password", password),
+                ("confirm_password", password),
+            ],
+        )
+        .await
+}
+
+async fn reset_password(app: &TestApp, email: &str, new_password: &str) {
+    let owner = app.another_browser();
+    owner.post("/password/forgot", &[("email", email)]).await;
+    let (reset, secret) = last_email_to(app, email).await;
+    assert_eq!(reset.subject, "Choose a new password");
+    owner
+        .post(
+            &format!("/password/reset/{secret}"),
+            &[
+                ("password", new_password),
+                ("confirm_password", new_password),
+            ],
+        )
+        .await
+        .assert_redirect_to("/");
+}
+
+/// Item 1: someone signs up with another person's address and keeps the session.
+#[tokio::test]
+async fn an_unverified_sign_up_reaches_nothing_bound_to_the_address_and_the_owner_takes_it_back() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let attacker = app.another_browser();
+    assert_eq!(
+        sign_up(&attacker, "owner@example.org", "attacker password 1")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    attacker
+        .sign_in("owner@example.org", "attacker password 1")
+        .await
+        .assert_redirect_to("/");
+
+    // The real owner is invited; nothing of it reaches the unverified account.
+    invite(&app, s.catalog_id, "owner@example.org").await;
+    let (invitation_id, linked) = invitation_to(&app, "owner@example.org").await;
+    assert_eq!(linked, None, "not linked to an unverified account");
+    let my = attacker.get("/my").await;
+    assert!(!my.body.contains("Sales Academy"), "{}", my.body);
+    attacker
+        .post(&format!("/my/invitations/{invitation_id}/accept"), &[])
+        .await
+        .assert_redirect_to("/my");
+    let join = attacker
+        .post(&format!("/my/catalogs/{}/join", s.catalog_id), &[])
+        .await;
+    assert_eq!(join.status, StatusCode::NOT_FOUND);
+    assert!(!join.body.contains("Sales Academy"));
+    assert_eq!(app.count("catalog_learners").await, 0);
+
+    // The address cannot be moved without the password.
+    let moved = attacker
+        .post("/account/email", &[("new_email", "attacker@evil.example")])
+        .await;
+    assert_eq!(moved.status, StatusCode::BAD_REQUEST);
+    moved.assert_contains("is required");
+
+    // The owner resets the password from their inbox: the attacker is out for good.
+    reset_password(&app, "owner@example.org", "owner password 1").await;
+    assert_eq!(attacker.get("/my").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        attacker
+            .sign_in("owner@example.org", "attacker password 1")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    // Now verified, the owner sees the invitation and accepts it.
+    let owner = app.another_browser();
+    owner
+        .sign_in("owner@example.org", "owner password 1")
+        .await
+        .assert_redirect_to("/");
+    owner.get("/my").await.assert_contains("Sales Academy");
+    owner
+        .post(&format!("/my/invitations/{invitation_id}/accept"), &[])
+        .await
+        .assert_redirect_to("/my");
+    assert_eq!(app.count("catalog_learners").await, 1);
+}
+
+/// Item 1: following the confirmation link ends every other session of the account.
+#[tokio::test]
+async fn confirming_the_address_ends_every_other_session() {
+    let app = spawn_app().await;
+    let early = app.another_browser();
+    sign_up(&early, "ada@example.org", "a long password 1").await;
+    early
+        .sign_in("ada@example.org", "a long password 1")
+        .await
+        .assert_redirect_to("/");
+    let (_, secret) = last_email_to(&app, "ada@example.org").await;
+    app.post(&format!("/verify-email/{secret}"), &[])
+        .await
+        .assert_redirect_to("/my");
+    assert_eq!(
+        app.get("/my").await.status,
+        StatusCode::OK,
+        "signed in here"
+    );
+    assert_eq!(early.get("/my").await.status, StatusCode::SEE_OTHER);
+}
+
+/// Item 2: staff make an address a manager that an outsider registered earlier.
+#[tokio::test]
+async fn a_manager_role_for_an_unverified_account_waits_for_its_owner_to_claim_it() {
+    let app = spawn_app().await;
+    setup(&app, None).await;
+    let outsider = app.another_browser();
+    sign_up(&outsider, "boss@acme.example", "outsider password 1").await;
+    outsider
+        .sign_in("boss@acme.example", "outsider password 1")
+        .await
+        .assert_redirect_to("/");
+
+    let staff = app.another_browser();
+    staff
+        .sign_in("staff@example.org", "staff password 1")
+        .await
+        .assert_redirect_to("/");
+    let partner_id = app
+        .db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    let edit = format!("/staff/partners/{partner_id}/edit");
+    staff
+        .post(
+            &format!("/staff/partners/{partner_id}/managers"),
+            &[("email", "boss@acme.example")],
+        )
+        .await
+        .assert_redirect_to(&edit);
+    let page = staff.get(&edit).await;
+    page.assert_contains("We emailed boss@acme.example a link to take on the role");
+    page.assert_contains("Waiting for the person to confirm");
+
+    // The outsider's live session gets nothing.
+    assert_eq!(
+        outsider.get("/partner/acme").await.status,
+        StatusCode::FORBIDDEN
+    );
+    outsider.get("/").await.assert_redirect_to("/my");
+
+    // The owner of the address claims it by choosing a password.
+    let (email, secret) = last_email_to(&app, "boss@acme.example").await;
+    assert_eq!(email.subject, "You have been made a partner manager");
+    let owner = app.another_browser();
+    owner
+        .get(&format!("/manager/claim/{secret}"))
+        .await
+        .assert_contains("ACME Corporation");
+    owner
+        .post(
+            &format!("/manager/claim/{secret}"),
+            &[
+                ("password", "the owners password"),
+                ("confirm_password", "the owners password"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/");
+    owner.get("/").await.assert_redirect_to("/partner/acme");
+    assert_eq!(owner.get("/partner/acme").await.status, StatusCode::OK);
+    assert_eq!(outsider.get("/my").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        outsider
+            .sign_in("boss@acme.example", "outsider password 1")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST,
+        "the outsider's password no longer works"
+    );
+    let page = staff.get(&edit).await;
+    assert!(!page.body.contains("Waiting for the person to confirm"));
+    page.assert_contains("<td>Active</td>");
+    // The link works once.
+    let again = app
+        .another_browser()
+        .get(&format!("/manager/claim/{secret}"))
+        .await;
+    again.assert_contains("expired or was already used");
+}
+
+/// Item 3: a copied cookie stops working after each way a session ends.
+#[tokio::test]
+async fn a_copied_session_cookie_stops_working_whenever_the_session_ends() {
+    let app = spawn_app().await;
+    let learner = app.signed_in_learner().await;
+    let stolen = app.copy_of_this_browser();
+    assert_eq!(stolen.get("/account").await.status, StatusCode::OK);
+
+    // Logout.
+    app.sign_out().await.assert_redirect_to("/login");
+    assert_eq!(stolen.get("/account").await.status, StatusCode::SEE_OTHER);
+
+    // Password change: this browser stays signed in, the copy does not.
+    app.sign_in("learner@example.org", "learner password 1")
+        .await
+        .assert_redirect_to("/");
+    let stolen = app.copy_of_this_browser();
+    app.post(
+        "/account/password",
+        &[
+            ("current_password", "learner password 1"),
+            ("new_password", "learner password 2"),
+            ("confirm_password", "learner password 2"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/account");
+    assert_eq!(app.get("/account").await.status, StatusCode::OK);
+    assert_eq!(stolen.get("/account").await.status, StatusCode::SEE_OTHER);
+
+    // Password reset from another browser.
+    let stolen = app.copy_of_this_browser();
+    reset_password(&app, "learner@example.org", "learner password 3").await;
+    assert_eq!(stolen.get("/account").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/account").await.status, StatusCode::SEE_OTHER);
+
+    // Deactivation, then reactivation.
+    app.sign_in("learner@example.org", "learner password 3")
+        .await
+        .assert_redirect_to("/");
+    let stolen = app.copy_of_this_browser();
+    let staff = app
+        .create_user("staff@example.org", "staff password 1", true)
+        .await;
+    let id = learner.id;
+    app.db
+        .transaction(move |conn| {
+            let actor = partner_catalog::policies::Actor::for_user(&staff, None);
+            partner_catalog::services::users::set_active(conn, &actor, id, false, None)?;
+            partner_catalog::services::users::set_active(conn, &actor, id, true, None)
+        })
+        .await
+        .unwrap();
+    assert_eq!(stolen.get("/account").await.status, StatusCode::SEE_OTHER);
+
+    // "Sign out everywhere".
+    app.sign_in("learner@example.org", "learner password 3")
+        .await
+        .assert_redirect_to("/");
+    let stolen = app.copy_of_this_browser();
+    app.post("/account/sign-out-everywhere", &[])
+        .await
+        .assert_redirect_to("/login");
+    assert_eq!(stolen.get("/account").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(app.get("/account").await.status, StatusCode::SEE_OTHER);
+}
+
+/// Item 5: parallel guesses are counted as they arrive, per (account, address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_parallel_guesses_get_five_checks_and_the_owner_still_signs_in_elsewhere() {
+    let app = spawn_app_with(|s| s.password_hashing_queue = 100).await;
+    app.create_user("ada@example.org", "the right password", false)
+        .await;
+    let token = app.csrf_token().await;
+    let mut guesses = Vec::new();
+    for i in 0..60 {
+        let (client, url, token) = (app.client.clone(), app.url("/login"), token.clone());
+        guesses.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&[
+                    ("csrf_token", token.as_str()),
+                    ("email", "ada@example.org"),
+                    ("password", &format!("guess number {i}")),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    let mut checked = 0;
+    let mut throttled = 0;
+    for guess in guesses {
+        match guess.await.unwrap() {
+            StatusCode::BAD_REQUEST => checked += 1,
+            StatusCode::TOO_MANY_REQUESTS => throttled += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((checked, throttled), (5, 55));
+    assert_eq!(app.count("sign_in_attempts").await, 5);
+
+    // Not a lock-out of the owner: from another network the right password works.
+    let elsewhere = app.browser_from("127.0.0.2");
+    elsewhere
+        .sign_in("ada@example.org", "the right password")
+        .await
+        .assert_redirect_to("/");
+    // From the guessing network, even the right password waits.
+    assert_eq!(
+        app.sign_in("ada@example.org", "the right password")
+            .await
+            .status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // The owner was told, once.
+    assert_eq!(
+        emails_of_kind(&app, "ada@example.org", "sign_in_warning").await,
+        1
+    );
+}
+
+/// Item 20: sign-up does not tell whether an address has an account.
+#[tokio::test]
+async fn signing_up_with_a_taken_address_looks_the_same_and_tells_the_owner_instead() {
+    let app = spawn_app().await;
+    app.create_user("ada@example.org", "ada password 1", false)
+        .await;
+    let fresh = sign_up(
+        &app.another_browser(),
+        "new@example.org",
+        "a long password 1",
+    )
+    .await;
+    let taken = sign_up(
+        &app.another_browser(),
+        "ada@example.org",
+        "a long password 1",
+    )
+    .await;
+    assert_eq!(fresh.status, taken.status);
+    // The pages differ only by the address and the session's CSRF token.
+    let strip = |page: &crate::helpers::Html, email: &str| {
+        let body = page.body.replace(email, "EMAIL");
+        let marker = "name=\"csrf-token\" content=\"";
+        let start = body.find(marker).expect("a CSRF token") + marker.len();
+        let end = start + body[start..].find('"').expect("its end");
+        format!("{}TOKEN{}", &body[..start], &body[end..])
+    };
+    assert_eq!(
+        strip(&fresh, "new@example.org"),
+        strip(&taken, "ada@example.org")
+    );
+    assert_eq!(app.count("users").await, 2);
+    assert_eq!(
+        emails_of_kind(&app, "ada@example.org", "sign_up_existing").await,
+        1
+    );
+    // Again within the hour: no second notice.
+    sign_up(
+        &app.another_browser(),
+        "ada@example.org",
+        "a long password 1",
+    )
+    .await;
+    assert_eq!(
+        emails_of_kind(&app, "ada@example.org", "sign_up_existing").await,
+        1
+    );
+}
+
+/// Item 20: password reset emails are rate-limited; the answer stays the same.
+#[tokio::test]
+async fn password_reset_emails_are_limited_to_three_an_hour() {
+    let app = spawn_app().await;
+    app.create_user("ada@example.org", "ada password 1", false)
+        .await;
+    for _ in 0..6 {
+        let page = app
+            .post("/password/forgot", &[("email", "ada@example.org")])
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+    }
+    assert_eq!(
+        emails_of_kind(&app, "ada@example.org", "reset_password").await,
+        3
+    );
+}
+
+/// Item 20: the password may not be the address or a common password.
+#[tokio::test]
+async fn the_address_itself_and_common_passwords_are_refused() {
+    let app = spawn_app().await;
+    let common = sign_up(&app, "ada@example.org", "Password123").await;
+    assert_eq!(common.status, StatusCode::BAD_REQUEST);
+    common.assert_contains("one of the most common passwords");
+    let own = sign_up(&app, "ada.lovelace@example.org", "ada.lovelace@example.org").await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST);
+    own.assert_contains("must not be your email address");
+    own.assert_contains("value=\"ada.lovelace@example.org\"");
+    assert_eq!(app.count("users").await, 0);
+}
+
+/// Item 20: a partner's managers may send only so many invitation emails an hour.
+#[tokio::test]
+async fn managers_invitation_emails_are_capped_per_partner_and_hour() {
+    let app = spawn_app_with(|s| s.invitation_emails_per_partner_per_hour = 2).await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let page = format!("/partner/acme/catalogs/{}/invitations", s.catalog_id);
+    let answer = manager
+        .post(
+            &page,
+            &[("emails", "a@example.org\nb@example.org\nc@example.org")],
+        )
+        .await;
+    answer.assert_contains("2 invitation(s) sent");
+    answer.assert_contains(
+        "c@example.org</strong>: Your organisation has sent 2 invitation emails in the last hour",
+    );
+    assert_eq!(app.count("invitations").await, 2);
+    // Staff are not limited.
+    invite(&app, s.catalog_id, "d@example.org").await;
+    assert_eq!(app.count("invitations").await, 3);
+}
