@@ -17,9 +17,11 @@ use reqwest::StatusCode;
 use sha2::{Digest, Sha256};
 
 /// The server the tests use; `TEST_DATABASE_ADMIN_URL` may point elsewhere.
+/// Connections are local and plain: no TLS library is involved, so nothing can race its
+/// clean-up when the test process exits.
 pub fn admin_url() -> String {
     std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
 }
 
 pub fn database_url(name: &str) -> String {

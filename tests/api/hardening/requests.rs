@@ -12,11 +12,16 @@ use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 use crate::journey::setup;
 
 /// Holds the catalog's row lock from another connection for `hold`, the way a long
-/// transaction of some other request would; returns once the lock is taken.
-async fn hold_catalog_lock(app: &TestApp, catalog_id: i64, hold: Duration) {
+/// transaction of some other request would; returns once the lock is taken, with the
+/// task to wait for before the test ends.
+async fn hold_catalog_lock(
+    app: &TestApp,
+    catalog_id: i64,
+    hold: Duration,
+) -> tokio::task::JoinHandle<()> {
     let url = app.database_url.clone();
     let (locked, is_locked) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
+    let holder = tokio::task::spawn_blocking(move || {
         let mut conn = PgConnection::establish(&url).expect("connect");
         conn.batch_execute(&format!(
             "BEGIN; SELECT id FROM catalogs WHERE id = {catalog_id} FOR UPDATE"
@@ -27,6 +32,7 @@ async fn hold_catalog_lock(app: &TestApp, catalog_id: i64, hold: Duration) {
         conn.batch_execute("COMMIT").expect("commit");
     });
     is_locked.await.expect("locked");
+    holder
 }
 
 /// Item 12: a row held by a long transaction costs other requests a short wait and a
@@ -37,7 +43,7 @@ async fn a_held_row_lock_answers_busy_quickly_and_other_pages_keep_working() {
     let s = setup(&app, Some(r".*@example\.org")).await;
     app.signed_in_learner().await;
     let token = app.csrf_token().await;
-    hold_catalog_lock(&app, s.catalog_id, Duration::from_secs(4)).await;
+    let holder = hold_catalog_lock(&app, s.catalog_id, Duration::from_secs(3)).await;
 
     let mut joins = Vec::new();
     for _ in 0..8 {
@@ -91,6 +97,7 @@ async fn a_held_row_lock_answers_busy_quickly_and_other_pages_keep_working() {
         .await
         .unwrap();
     assert_eq!((lock.as_str(), statement.as_str()), ("300", "30000"));
+    holder.await.expect("the lock was held and released");
 }
 
 /// Item 14: messages for pages never read cannot outgrow the cookie, and a change that
