@@ -105,10 +105,7 @@ pub fn search(
 
 /// Serialises the counting of a partner's recent invitation emails with sending more.
 pub fn lock_for_invitation_cap(conn: &mut PgConnection, partner_id: i64) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('invitation-cap:' || $1, 0))")
-        .bind::<diesel::sql_types::BigInt, _>(partner_id)
-        .execute(conn)
-        .map(drop)
+    super::advisory_xact_lock(conn, &format!("invitation-cap:{partner_id}"))
 }
 
 /// The partner a user manages, if any: only a claimed role takes effect.

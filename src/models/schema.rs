@@ -42,6 +42,8 @@ diesel::table! {
         outcome -> Nullable<Text>,
         detail -> Nullable<Text>,
         processed_at -> Nullable<Timestamptz>,
+        planned -> Nullable<Text>,
+        outside_patterns -> Bool,
     }
 }
 
@@ -65,6 +67,16 @@ diesel::table! {
         finished_at -> Nullable<Timestamptz>,
         locked_until -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        course_ids -> Array<Int8>,
+        submitted_at -> Nullable<Timestamptz>,
+        cancelled_by -> Nullable<Int8>,
+        cancelled_at -> Nullable<Timestamptz>,
+        lease_token -> Nullable<Uuid>,
+        failures -> Int4,
+        next_attempt_at -> Nullable<Timestamptz>,
+        planned_counts -> Jsonb,
+        outcome_counts -> Jsonb,
+        outside_patterns -> Int4,
     }
 }
 
@@ -256,6 +268,8 @@ diesel::table! {
         cancelled_at -> Nullable<Timestamptz>,
         last_attempt_at -> Nullable<Timestamptz>,
         last_error -> Nullable<Text>,
+        bulk_job_id -> Nullable<Int8>,
+        full_name -> Text,
     }
 }
 
@@ -362,6 +376,7 @@ diesel::joinable!(outbound_emails -> invitations (invitation_id));
 diesel::joinable!(outbound_emails -> partners (partner_id));
 diesel::joinable!(partner_managers -> partners (partner_id));
 diesel::joinable!(partners -> organisations (organisation_id));
+diesel::joinable!(pending_enrollments -> bulk_jobs (bulk_job_id));
 diesel::joinable!(pending_enrollments -> catalogs (catalog_id));
 diesel::joinable!(platform_enrollments -> courses (course_id));
 diesel::joinable!(platform_enrollments -> users (user_id));

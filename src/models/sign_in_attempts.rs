@@ -1,16 +1,12 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::Text;
 
 use super::schema::sign_in_attempts;
 
 /// Serialises sign-in attempts from one client address until the transaction ends, so
 /// that counting and recording an attempt are one step.
 pub fn lock_client(conn: &mut PgConnection, client_ip: &str) -> QueryResult<()> {
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('sign-in:' || $1, 0))")
-        .bind::<Text, _>(client_ip)
-        .execute(conn)
-        .map(drop)
+    super::advisory_xact_lock(conn, &format!("sign-in:{client_ip}"))
 }
 
 /// Records an attempt; returns its id.

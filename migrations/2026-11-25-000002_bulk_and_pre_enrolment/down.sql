@@ -1,0 +1,21 @@
+DROP INDEX pending_enrollments_waiting_idx;
+ALTER TABLE pending_enrollments DROP COLUMN full_name;
+ALTER TABLE pending_enrollments DROP COLUMN bulk_job_id;
+ALTER TABLE bulk_job_rows DROP COLUMN outside_patterns;
+ALTER TABLE bulk_job_rows DROP COLUMN planned;
+DROP INDEX bulk_jobs_queue_idx;
+DROP INDEX bulk_jobs_runnable_idx;
+ALTER TABLE bulk_jobs DROP COLUMN outside_patterns;
+ALTER TABLE bulk_jobs DROP COLUMN outcome_counts;
+ALTER TABLE bulk_jobs DROP COLUMN planned_counts;
+ALTER TABLE bulk_jobs DROP COLUMN next_attempt_at;
+ALTER TABLE bulk_jobs DROP COLUMN failures;
+ALTER TABLE bulk_jobs DROP COLUMN lease_token;
+ALTER TABLE bulk_jobs DROP COLUMN cancelled_at;
+ALTER TABLE bulk_jobs DROP COLUMN cancelled_by;
+ALTER TABLE bulk_jobs DROP COLUMN submitted_at;
+ALTER TABLE bulk_jobs DROP COLUMN course_ids;
+DELETE FROM bulk_jobs WHERE status = 'draft';
+ALTER TABLE bulk_jobs DROP CONSTRAINT bulk_jobs_status_check;
+ALTER TABLE bulk_jobs ADD CONSTRAINT bulk_jobs_status_check CHECK (status IN (
+    'pending_approval', 'approved', 'rejected', 'running', 'done', 'failed', 'cancelled'));
