@@ -106,6 +106,17 @@ pub fn lock(conn: &mut PgConnection, id: i64) -> QueryResult<Catalog> {
         .first(conn)
 }
 
+/// Like `lock`, but fails at once ("could not obtain lock") when another transaction
+/// holds the row.
+pub fn lock_nowait(conn: &mut PgConnection, id: i64) -> QueryResult<Catalog> {
+    catalogs::table
+        .find(id)
+        .select(Catalog::as_select())
+        .for_update()
+        .no_wait()
+        .first(conn)
+}
+
 pub fn find_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<Catalog>> {
     catalogs::table
         .filter(catalogs::slug.eq(slug))

@@ -2,6 +2,7 @@
 //! `&mut PgConnection` and return `QueryResult`; services compose them in transactions.
 
 pub mod audit;
+pub mod bulk;
 pub mod catalogs;
 pub mod courses;
 pub mod enrollments;
@@ -11,6 +12,7 @@ pub mod learners;
 pub mod organisations;
 pub mod outbox;
 pub mod partners;
+pub mod pending_enrollments;
 pub mod schema;
 pub mod sign_in_attempts;
 pub mod users;
@@ -241,6 +243,19 @@ pub fn table_counts(conn: &mut PgConnection) -> QueryResult<[i64; 5]> {
         shared_pool_courses::table.count().get_result(conn)?,
         users::table.count().get_result(conn)?,
     ])
+}
+
+/// Takes the lock on a name until the transaction ends, if nobody holds it; never waits.
+pub fn try_advisory_xact_lock(conn: &mut PgConnection, name: &str) -> QueryResult<bool> {
+    #[derive(QueryableByName)]
+    struct Taken {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        taken: bool,
+    }
+    diesel::sql_query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS taken")
+        .bind::<diesel::sql_types::Text, _>(name)
+        .get_result::<Taken>(conn)
+        .map(|t| t.taken)
 }
 
 /// Serialises work on one name until the transaction ends.

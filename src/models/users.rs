@@ -273,3 +273,44 @@ pub fn identities_of(conn: &mut PgConnection, user_id: i64) -> QueryResult<Vec<E
         .order(external_identities::id)
         .load(conn)
 }
+
+/// The identity with this provider and remote id, if linked to someone.
+pub fn find_identity(
+    conn: &mut PgConnection,
+    provider: &str,
+    remote_id: &str,
+) -> QueryResult<Option<ExternalIdentity>> {
+    external_identities::table
+        .filter(external_identities::provider.eq(provider))
+        .filter(external_identities::remote_id.eq(remote_id))
+        .select(ExternalIdentity::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn link_identity(
+    conn: &mut PgConnection,
+    user_id: i64,
+    provider: &str,
+    remote_id: &str,
+) -> QueryResult<ExternalIdentity> {
+    diesel::insert_into(external_identities::table)
+        .values((
+            external_identities::user_id.eq(user_id),
+            external_identities::provider.eq(provider),
+            external_identities::remote_id.eq(remote_id),
+        ))
+        .returning(ExternalIdentity::as_returning())
+        .get_result(conn)
+}
+
+pub fn find_identity_by_id(conn: &mut PgConnection, id: i64) -> QueryResult<ExternalIdentity> {
+    external_identities::table
+        .find(id)
+        .select(ExternalIdentity::as_select())
+        .first(conn)
+}
+
+pub fn unlink_identity(conn: &mut PgConnection, id: i64) -> QueryResult<usize> {
+    diesel::delete(external_identities::table.find(id)).execute(conn)
+}

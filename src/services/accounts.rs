@@ -281,9 +281,11 @@ pub fn create_account(conn: &mut PgConnection, account: &NewAccount) -> Result<U
 }
 
 /// What follows an account's address being proven (verified, or changed through a
-/// confirmation link): invitations sent to it are linked.
+/// confirmation link): invitations sent to it are linked, and pre-enrolments waiting for
+/// it are fulfilled (rule 8).
 pub fn after_email_proven(conn: &mut PgConnection, user: &User) -> Result<()> {
     crate::models::invitations::link_user_by_email(conn, &user.email, user.id)?;
+    super::pre_enrollment::fulfil_for_user(conn, user)?;
     Ok(())
 }
 

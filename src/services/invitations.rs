@@ -511,20 +511,51 @@ pub fn join_self_enrollment(
             return Ok(learner);
         }
     }
+    let (learner, invitation_id) =
+        join_directly(conn, actor, &catalog, &user, Channel::SelfEnrollment)?;
+    if let Some(invitation_id) = invitation_id {
+        audit::record(
+            conn,
+            actor,
+            "catalog.self_enroll",
+            Subject::new("catalog_learner", learner.id).catalog(catalog.partner_id, catalog.id),
+            None,
+            Some(serde_json::json!({ "user_id": user.id, "invitation_id": invitation_id })),
+            None,
+        )?;
+    }
+    Ok(learner)
+}
+
+/// Rule 4: the user joins the catalog (locked by the caller) without an emailed link:
+/// through a new invitation of `channel`, accepted at once. A waiting invitation of a
+/// verified address is accepted instead of doubled; an expired one (or one an unverified
+/// address cannot prove) makes way. Returns the learner, and the new invitation when one
+/// was made (the caller records its audit entry).
+pub(crate) fn join_directly(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    user: &User,
+    channel: Channel,
+) -> Result<(CatalogLearner, Option<i64>)> {
     let now = Utc::now();
-    require_active(&catalog, now)?;
-    // A waiting invitation is accepted rather than doubled.
+    require_active(catalog, now)?;
     if let Some(open) = invitations::find_open(conn, catalog.id, &user.email)? {
-        if open.status_at(now) == InvitationStatus::Sent {
-            accept_as(conn, actor, &user, open.id, Proof::VerifiedAccount)?;
-            return learners::find(conn, catalog.id, user.id)?.ok_or(Error::NotFound("learner"));
+        if open.status_at(now) == InvitationStatus::Sent && user.is_verified() {
+            accept_as(conn, actor, user, open.id, Proof::VerifiedAccount)?;
+            let learner =
+                learners::find(conn, catalog.id, user.id)?.ok_or(Error::NotFound("learner"))?;
+            return Ok((learner, None));
         }
-        // An expired one makes way for the direct join.
         invitations::mark_removed(
             conn,
             open.id,
             Some(user.id),
-            Some("replaced by self-enrolment"),
+            Some(&format!(
+                "replaced by {}",
+                channel.as_str().replace('_', "-")
+            )),
             now,
         )?;
     }
@@ -536,8 +567,8 @@ pub fn join_self_enrollment(
             email: &user.email,
             user_id: Some(user.id),
             token_hash: &token.hash(),
-            channel: Channel::SelfEnrollment.as_str(),
-            invited_by: Some(user.id),
+            channel: channel.as_str(),
+            invited_by: actor.user_id,
             invited_at: now,
             expires_at: now,
             accepted_at: None,
@@ -545,22 +576,13 @@ pub fn join_self_enrollment(
             last_sent_at: None,
         },
     )?;
-    let learner = join_locked(conn, &catalog, user.id, invitation.id, now)?;
+    let learner = join_locked(conn, catalog, user.id, invitation.id, now)?;
     invitations::mark_accepted(conn, invitation.id, user.id, now)?;
     Event::new(events::INVITATION_ACCEPTED, catalog.partner_id, catalog.id)
-        .invitation(invitation.id, Channel::SelfEnrollment.as_str())
+        .invitation(invitation.id, channel.as_str())
         .user(Some(user.id))
         .record(conn)?;
-    audit::record(
-        conn,
-        actor,
-        "catalog.self_enroll",
-        Subject::new("catalog_learner", learner.id).catalog(catalog.partner_id, catalog.id),
-        None,
-        Some(serde_json::json!({ "user_id": user.id, "invitation_id": invitation.id })),
-        None,
-    )?;
-    Ok(learner)
+    Ok((learner, Some(invitation.id)))
 }
 
 /// Accepts a waiting invitation from "My catalogs": the account's verified address

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod overview;
 pub mod partners;
 pub mod patterns;
+pub mod pre_enrollment;
 pub mod profile;
 pub mod registration;
 pub mod reminders;
@@ -51,6 +52,10 @@ pub struct ServiceContext {
     pub invitation_emails_per_hour: i64,
     /// Compiled email-pattern sets, per catalog.
     pub patterns: patterns::PatternCache,
+    /// How long a pre-enrolment waits for its account.
+    pub pending_enrollment_ttl: chrono::Duration,
+    /// Bulk jobs of managers with more rows than this wait for staff approval.
+    pub bulk_approval_threshold: usize,
 }
 
 impl ServiceContext {
@@ -66,6 +71,8 @@ impl ServiceContext {
             ),
             invitation_emails_per_hour: settings.invitation_emails_per_partner_per_hour,
             patterns: patterns::PatternCache::default(),
+            pending_enrollment_ttl: chrono::Duration::days(settings.pending_enrollment_ttl_days),
+            bulk_approval_threshold: settings.bulk_approval_threshold,
         }
     }
 }

@@ -3,9 +3,10 @@
 use diesel::PgConnection;
 
 use super::audit::{self, Subject};
+use crate::domain::ExternalKey;
 use crate::error::{Error, Result};
 use crate::models::partners::{self, Partner};
-use crate::models::users::{self, User};
+use crate::models::users::{self, ExternalIdentity, User};
 use crate::models::{PageRequest, Paginated};
 use crate::policies::Actor;
 use crate::policies::access::require_staff;
@@ -98,4 +99,77 @@ pub fn set_active(
         )?;
     }
     Ok(after)
+}
+
+/// Links an outside identity (`provider:remote_id`) to a user (staff): pre-enrolments
+/// waiting for that identity are fulfilled at once (rule 8).
+pub fn link_identity(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    raw_key: &str,
+) -> Result<ExternalIdentity> {
+    require_staff(actor)?;
+    let key = ExternalKey::parse(raw_key).map_err(|e| Error::invalid("identity", e.to_string()))?;
+    let user = users::lock(conn, user_id).map_err(|e| match e {
+        diesel::result::Error::NotFound => Error::NotFound("user"),
+        other => other.into(),
+    })?;
+    if let Some(existing) = users::find_identity(conn, key.provider(), key.remote_id())? {
+        let owner = users::find(conn, existing.user_id)?;
+        return Err(Error::invalid(
+            "identity",
+            if owner.id == user.id {
+                format!("{key} is already linked to this account")
+            } else {
+                format!("{key} is already linked to {}", owner.email)
+            },
+        ));
+    }
+    let identity = users::link_identity(conn, user.id, key.provider(), key.remote_id())?;
+    audit::record(
+        conn,
+        actor,
+        "user.identity_link",
+        Subject::new("user", user.id),
+        None,
+        Some(serde_json::json!({ "identity": key.to_string() })),
+        None,
+    )?;
+    super::pre_enrollment::fulfil_for_user(conn, &user)?;
+    Ok(identity)
+}
+
+/// Removes a linked identity from a user (staff).
+pub fn unlink_identity(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+    identity_id: i64,
+) -> Result<()> {
+    require_staff(actor)?;
+    let identity = users::find_identity_by_id(conn, identity_id)
+        .ok()
+        .filter(|i| i.user_id == user_id)
+        .ok_or(Error::NotFound("identity"))?;
+    users::unlink_identity(conn, identity.id)?;
+    audit::record(
+        conn,
+        actor,
+        "user.identity_unlink",
+        Subject::new("user", user_id),
+        Some(serde_json::json!({ "identity": identity.display() })),
+        None,
+        None,
+    )
+}
+
+/// The identities linked to a user (staff).
+pub fn identities(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    user_id: i64,
+) -> Result<Vec<ExternalIdentity>> {
+    require_staff(actor)?;
+    Ok(users::identities_of(conn, user_id)?)
 }

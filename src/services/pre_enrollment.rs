@@ -1,0 +1,377 @@
+//! Rule 8: pre-enrolment of people who have no account yet, by email address or by an
+//! external identity (`provider:remote_id`). When the account appears — a verified
+//! address, or an identity linked to it — the person joins the catalog (an invitation
+//! with channel `pre_enrollment`, accepted at once, rule 4) and gets its courses (rule 7),
+//! in the same transaction. One that cannot be fulfilled yet stays open with its reason,
+//! and the worker tries again.
+
+use chrono::{DateTime, Utc};
+use diesel::{Connection, PgConnection};
+
+use super::ServiceContext;
+use super::audit::{self, Subject};
+use super::enrollments;
+use super::invitations::join_directly;
+use crate::domain::invitation_status::Channel;
+use crate::domain::{EmailAddress, ExternalKey};
+use crate::error::{Error, Result};
+use crate::models::catalogs::{self, Catalog};
+use crate::models::pending_enrollments::{
+    self as pending, NewPending, PendingEnrollment, PendingStatus,
+};
+use crate::models::users::{self, User};
+use crate::models::{PageRequest, Paginated, learners};
+use crate::policies::Actor;
+use crate::policies::access::require_partner_access;
+
+/// Who is pre-enrolled: an email address or an external identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Person {
+    Email(EmailAddress),
+    External(ExternalKey),
+}
+
+impl Person {
+    /// An address when it has an `@`, else `provider:remote_id`.
+    pub fn parse(raw: &str) -> std::result::Result<Self, String> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err("is required: an email address or provider:remote_id".into());
+        }
+        if text.contains('@') {
+            EmailAddress::parse(text)
+                .map(Person::Email)
+                .map_err(|e| e.to_string())
+        } else {
+            ExternalKey::parse(text)
+                .map(Person::External)
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    pub fn new_pending(&self, full_name: &str) -> NewPending {
+        match self {
+            Person::Email(email) => NewPending {
+                email: Some(email.as_str().to_string()),
+                external: None,
+                full_name: full_name.to_string(),
+            },
+            Person::External(key) => NewPending {
+                email: None,
+                external: Some((key.provider().to_string(), key.remote_id().to_string())),
+                full_name: full_name.to_string(),
+            },
+        }
+    }
+
+    /// The account this person already has: a verified address, or a linked identity.
+    pub fn account(&self, conn: &mut PgConnection) -> Result<Option<User>> {
+        match self {
+            Person::Email(email) => Ok(users::find_by_email(conn, email.as_str())?
+                .filter(|u| u.is_verified() && u.is_active)),
+            Person::External(key) => {
+                match users::find_identity(conn, key.provider(), key.remote_id())? {
+                    Some(identity) => {
+                        Ok(Some(users::find(conn, identity.user_id)?).filter(|u| u.is_active))
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Person {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Person::Email(email) => write!(f, "{email}"),
+            Person::External(key) => write!(f, "{key}"),
+        }
+    }
+}
+
+/// Course ids typed on a form, checked to be courses of the catalog.
+pub fn catalog_course_ids(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    raw: &[String],
+) -> Result<Vec<i64>> {
+    let mut ids = Vec::new();
+    for value in raw.iter().map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        let id = value
+            .parse::<i64>()
+            .map_err(|_| Error::invalid("courses", "choose courses of this catalog"))?;
+        if catalogs::catalog_course(conn, catalog_id, id)?.is_none() {
+            return Err(Error::invalid(
+                "courses",
+                "only courses of this catalog can be given",
+            ));
+        }
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
+/// What pre-enrolling one person came to.
+#[derive(Debug)]
+pub enum PreEnrolled {
+    /// Waiting for the person's account.
+    Pending(PendingEnrollment),
+    /// The account existed: the person joined at once.
+    Joined(PendingEnrollment),
+    /// The account existed, but the person cannot join yet; the worker retries.
+    Waiting(PendingEnrollment, String),
+}
+
+/// Pre-enrols one person (staff, or a manager of the catalog's partner).
+pub fn create(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    actor: &Actor,
+    catalog_id: i64,
+    raw_person: &str,
+    raw_course_ids: &[String],
+) -> Result<PreEnrolled> {
+    let catalog = catalogs::find(conn, catalog_id).map_err(|e| match e {
+        diesel::result::Error::NotFound => Error::NotFound("catalog"),
+        other => other.into(),
+    })?;
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    let person = Person::parse(raw_person).map_err(|e| Error::invalid("person", e))?;
+    let course_ids = catalog_course_ids(conn, catalog.id, raw_course_ids)?;
+    if catalog.window().has_ended_at(Utc::now()) {
+        return Err(Error::CatalogUnavailable(format!(
+            "{} has ended; nobody can be pre-enrolled any more",
+            catalog.name
+        )));
+    }
+    let account = person.account(conn)?;
+    if let Some(user) = &account {
+        if learners::find(conn, catalog.id, user.id)?.is_some_and(|l| l.is_active) {
+            return Err(Error::Conflict(format!(
+                "{person} is already a learner of this catalog."
+            )));
+        }
+    }
+    let created = pending::insert_many(
+        conn,
+        catalog.id,
+        &[person.new_pending("")],
+        &course_ids,
+        actor.user_id,
+        expiry(ctx),
+        None,
+    )?;
+    let Some(created) = created.into_iter().next() else {
+        return Err(Error::Conflict(format!(
+            "{person} is already pre-enrolled in this catalog."
+        )));
+    };
+    audit::record(
+        conn,
+        actor,
+        "pre_enrollment.create",
+        Subject::new("pending_enrollment", created.id).catalog(catalog.partner_id, catalog.id),
+        None,
+        Some(serde_json::json!({ "person": person.to_string(), "course_ids": course_ids })),
+        None,
+    )?;
+    match account {
+        None => Ok(PreEnrolled::Pending(created)),
+        Some(user) => match fulfil(conn, &created, &user, Wait::Yes)? {
+            Fulfilment::Done => Ok(PreEnrolled::Joined(pending::find(conn, created.id)?)),
+            Fulfilment::Waiting(reason) => Ok(PreEnrolled::Waiting(
+                pending::find(conn, created.id)?,
+                reason,
+            )),
+        },
+    }
+}
+
+/// When a pre-enrolment stops waiting for its account.
+pub fn expiry(ctx: &ServiceContext) -> DateTime<Utc> {
+    Utc::now() + ctx.pending_enrollment_ttl
+}
+
+/// Whether fulfilment may wait for the catalog's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// Called where the catalog is the first thing locked.
+    Yes,
+    /// Called where other rows are already locked (an account being confirmed): waiting
+    /// could deadlock, so a busy catalog is left to the retry job.
+    No,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Fulfilment {
+    Done,
+    Waiting(String),
+}
+
+fn lock_catalog(conn: &mut PgConnection, catalog_id: i64, wait: Wait) -> Result<Option<Catalog>> {
+    let locked = match wait {
+        Wait::Yes => catalogs::lock(conn, catalog_id),
+        Wait::No => catalogs::lock_nowait(conn, catalog_id),
+    };
+    match locked {
+        Ok(catalog) => Ok(Some(catalog)),
+        Err(diesel::result::Error::DatabaseError(_, info))
+            if info.message().starts_with("could not obtain lock") =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Fulfils one open pre-enrolment for `user`: joins and gives the courses, or, when the
+/// person cannot join yet, records why (in a savepoint: nothing half-done stays).
+fn fulfil(
+    conn: &mut PgConnection,
+    pending_enrollment: &PendingEnrollment,
+    user: &User,
+    wait: Wait,
+) -> Result<Fulfilment> {
+    let system = Actor::system();
+    let attempt = conn.transaction(|conn| -> Result<Fulfilment> {
+        let Some(catalog) = lock_catalog(conn, pending_enrollment.catalog_id, wait)? else {
+            return Ok(Fulfilment::Waiting(
+                "the catalog was busy; tried again shortly".into(),
+            ));
+        };
+        let already = learners::find(conn, catalog.id, user.id)?.is_some_and(|l| l.is_active);
+        if !already {
+            let (learner, invitation_id) =
+                join_directly(conn, &system, &catalog, user, Channel::PreEnrollment)?;
+            audit::record(
+                conn,
+                &system,
+                "pre_enrollment.fulfil",
+                Subject::new("pending_enrollment", pending_enrollment.id)
+                    .catalog(catalog.partner_id, catalog.id),
+                None,
+                Some(serde_json::json!({
+                    "user_id": user.id,
+                    "learner_id": learner.id,
+                    "invitation_id": invitation_id,
+                })),
+                None,
+            )?;
+        }
+        let learner_actor = Actor::for_user(user, None);
+        for course_id in &pending_enrollment.course_ids {
+            // Refusals (no seat left) are answers with their event, not failures.
+            enrollments::request_course_access(conn, &learner_actor, catalog.id, *course_id)?;
+        }
+        pending::set_fulfilled(conn, pending_enrollment.id, user.id)?;
+        Ok(Fulfilment::Done)
+    });
+    let reason = match attempt {
+        Ok(Fulfilment::Done) => return Ok(Fulfilment::Done),
+        Ok(Fulfilment::Waiting(reason)) => reason,
+        Err(Error::UserLimitReached) => "the catalog is full; joins when a place frees".into(),
+        Err(Error::CatalogUnavailable(message)) => message,
+        Err(e) => return Err(e),
+    };
+    pending::set_waiting(conn, pending_enrollment.id, &reason)?;
+    Ok(Fulfilment::Waiting(reason))
+}
+
+/// Fulfils what waits for this account, in the caller's transaction: called when an
+/// address is proven (verified, or changed through its link) and when an identity is
+/// linked. An unverified address fulfils nothing: anyone can type any address.
+pub fn fulfil_for_user(conn: &mut PgConnection, user: &User) -> Result<usize> {
+    if !user.is_active {
+        return Ok(0);
+    }
+    let identities: Vec<(String, String)> = users::identities_of(conn, user.id)?
+        .into_iter()
+        .map(|i| (i.provider, i.remote_id))
+        .collect();
+    let email = if user.is_verified() {
+        user.email.as_str()
+    } else {
+        ""
+    };
+    let mut fulfilled = 0;
+    for open in pending::open_for(conn, email, &identities)? {
+        if fulfil(conn, &open, user, Wait::No)? == Fulfilment::Done {
+            fulfilled += 1;
+        }
+    }
+    Ok(fulfilled)
+}
+
+/// The retry job: tries again pre-enrolments whose person has an account. One runner
+/// at a time (others find the lock taken and return at once).
+pub fn retry_waiting(conn: &mut PgConnection, limit: i64) -> Result<(usize, usize)> {
+    if !crate::models::try_advisory_xact_lock(conn, "pre-enrollment-retry")? {
+        return Ok((0, 0));
+    }
+    let (mut tried, mut fulfilled) = (0, 0);
+    for (pending_id, user_id) in pending::ready_to_retry(conn, limit)? {
+        let open = pending::lock(conn, pending_id)?;
+        if !open.is_open_at(Utc::now()) {
+            continue;
+        }
+        let user = users::find(conn, user_id)?;
+        tried += 1;
+        if fulfil(conn, &open, &user, Wait::Yes)? == Fulfilment::Done {
+            fulfilled += 1;
+        }
+    }
+    Ok((tried, fulfilled))
+}
+
+fn find_in_scope(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: i64,
+) -> Result<(PendingEnrollment, Catalog)> {
+    let found = pending::find(conn, id).map_err(|e| match e {
+        diesel::result::Error::NotFound => Error::NotFound("pre-enrolment"),
+        other => other.into(),
+    })?;
+    let catalog = catalogs::find(conn, found.catalog_id)?;
+    require_partner_access(actor, catalog.partner_id, "pre-enrolment")?;
+    Ok((found, catalog))
+}
+
+/// Cancels an open pre-enrolment (staff, or a manager of the partner).
+pub fn cancel(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<PendingEnrollment> {
+    let (_, catalog) = find_in_scope(conn, actor, id)?;
+    let found = pending::lock(conn, id)?;
+    let status = found.status_at(Utc::now());
+    if !matches!(status, PendingStatus::Pending | PendingStatus::Waiting) {
+        return Err(Error::InvalidTransition(format!(
+            "This pre-enrolment is {}; only a pending or waiting one can be cancelled.",
+            status.as_str()
+        )));
+    }
+    let cancelled = pending::set_cancelled(conn, id)?;
+    audit::record(
+        conn,
+        actor,
+        "pre_enrollment.cancel",
+        Subject::new("pending_enrollment", id).catalog(catalog.partner_id, catalog.id),
+        Some(serde_json::json!({ "status": status.as_str(), "person": found.identifier() })),
+        Some(serde_json::json!({ "status": "cancelled" })),
+        None,
+    )?;
+    Ok(cancelled)
+}
+
+/// A catalog's pre-enrolments, newest first.
+pub fn list(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    status: Option<PendingStatus>,
+    page: PageRequest,
+) -> Result<Paginated<PendingEnrollment>> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    Ok(pending::list_for_catalog(conn, catalog.id, status, page)?)
+}
