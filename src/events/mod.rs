@@ -72,4 +72,11 @@ impl Event {
         events::insert(conn, &self.0)?;
         Ok(())
     }
+
+    /// Records many events in a few statements.
+    pub fn record_all(conn: &mut PgConnection, all: Vec<Event>) -> Result<()> {
+        let rows: Vec<NewTrackingEvent> = all.into_iter().map(|e| e.0).collect();
+        events::insert_many(conn, &rows)?;
+        Ok(())
+    }
 }

@@ -1,5 +1,5 @@
 //! Drops records that have served their purpose: sign-in attempts older than any
-//! throttling window looks back.
+//! throttling window looks back, and bulk lists previewed but never submitted.
 
 use std::time::Duration;
 
@@ -13,6 +13,8 @@ use crate::models::sign_in_attempts;
 const INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// Sign-in attempts are kept this long, for looking into abuse afterwards.
 const KEEP_SIGN_IN_ATTEMPTS_DAYS: i64 = 30;
+/// A previewed list nobody submitted is kept this long.
+const KEEP_DRAFTS_HOURS: i64 = 24;
 
 pub struct Housekeeping {
     db: Db,
@@ -43,8 +45,16 @@ impl Job for Housekeeping {
             if pruned > 0 {
                 tracing::info!(pruned, "old sign-in attempts removed");
             }
+            let before = Utc::now() - chrono::Duration::hours(KEEP_DRAFTS_HOURS);
+            let drafts = self
+                .db
+                .run(move |conn| Ok(crate::models::bulk::delete_stale_drafts(conn, before)?))
+                .await?;
+            if drafts > 0 {
+                tracing::info!(drafts, "bulk lists never submitted removed");
+            }
             Ok(Progress {
-                handled: pruned,
+                handled: pruned + drafts,
                 more: false,
             })
         })

@@ -6,8 +6,10 @@
 //! Each job kind claims its own rows with `FOR UPDATE SKIP LOCKED` and a lease, so any
 //! number of runners (in `serve` processes or `worker` processes) share the work.
 
+pub mod bulk;
 pub mod housekeeping;
 pub mod outbox;
+pub mod pre_enrollment;
 pub mod reminders;
 
 use std::future::Future;
@@ -24,6 +26,10 @@ use crate::db::Db;
 use crate::error::Result;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How long one job kind may keep the runner in one go when it has more to do: long
+/// queues take turns instead of starving each other.
+pub const TURN: Duration = Duration::from_secs(1);
 
 /// Longest pause of a job after repeated failures.
 const MAX_FAILURE_BACKOFF: Duration = Duration::from_secs(60);
@@ -117,7 +123,9 @@ impl Runner {
         let mut runner = Self::new(
             vec![
                 Box::new(delivery),
+                Box::new(bulk::BulkJobs::from_settings(settings, db.clone())),
                 Box::new(reminders::Reminders::from_settings(settings, db.clone())),
+                Box::new(pre_enrollment::PreEnrollmentRetries::new(db.clone())),
                 Box::new(housekeeping::Housekeeping::new(db)),
             ],
             Duration::from_millis(settings.worker_poll_ms.max(10)),

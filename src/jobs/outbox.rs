@@ -330,14 +330,20 @@ impl Job for EmailDelivery {
         Duration::ZERO
     }
 
+    /// Sends batches for up to a turn, so that a long queue shares the runner fairly.
     fn run_batch<'a>(&'a self, stop: &'a Stop) -> BoxFuture<'a, Result<Progress>> {
         Box::pin(async move {
-            let delivery = self.deliver_batch(stop).await?;
-            Ok(Progress {
-                handled: delivery.claimed,
+            let started = tokio::time::Instant::now();
+            let mut handled = 0;
+            loop {
+                let delivery = self.deliver_batch(stop).await?;
+                handled += delivery.claimed;
                 // A full batch: more may be waiting.
-                more: delivery.claimed as i64 == BATCH_SIZE && delivery.released == 0,
-            })
+                let more = delivery.claimed as i64 == BATCH_SIZE && delivery.released == 0;
+                if !more || stop.requested() || started.elapsed() >= super::TURN {
+                    return Ok(Progress { handled, more });
+                }
+            }
         })
     }
 }

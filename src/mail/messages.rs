@@ -44,6 +44,23 @@ pub fn invitation(
     secret: &str,
     reminder: bool,
 ) -> Result<OutgoingEmail> {
+    let mut email =
+        invitation_to_anyone(base_url, partner, catalog, invitation.expires_at, reminder)?;
+    email.to = invitation.email.clone();
+    email.invitation_id = Some(invitation.id);
+    email.secret = Some(secret.to_string());
+    Ok(email)
+}
+
+/// The invitation as every recipient of a batch gets it (its body names no recipient);
+/// the caller fills in the recipient, the invitation and the secret.
+pub fn invitation_to_anyone(
+    base_url: &str,
+    partner: &Partner,
+    catalog: &Catalog,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    reminder: bool,
+) -> Result<OutgoingEmail> {
     let sender_name = if partner.email_sender_name.is_empty() {
         &partner.name
     } else {
@@ -54,8 +71,7 @@ pub fn invitation(
     } else {
         &partner.support_email
     };
-    let expires = invitation
-        .expires_at
+    let expires = expires_at
         .with_timezone(&partner.tz())
         .format("%-d %B %Y at %H:%M %Z")
         .to_string();
@@ -85,7 +101,7 @@ pub fn invitation(
         } else {
             "invitation"
         },
-        to: invitation.email.clone(),
+        to: String::new(),
         from_name: sender_name.to_string(),
         reply_to: (!support_email.is_empty()).then(|| support_email.to_string()),
         subject,
@@ -95,9 +111,9 @@ pub fn invitation(
         html_body: InvitationHtml { v: &view }
             .render()
             .map_err(render_failed)?,
-        secret: Some(secret.to_string()),
+        secret: None,
         partner_id: Some(partner.id),
-        invitation_id: Some(invitation.id),
+        invitation_id: None,
     })
 }
 
@@ -257,4 +273,55 @@ pub fn account_notice(
         outro,
     };
     render_action(&view, kind_name, to, None)
+}
+
+/// Tells the submitter of a bulk list what staff decided, and why when they refused it.
+pub fn bulk_decision(
+    base_url: &str,
+    submitter: &crate::models::users::User,
+    partner: &Partner,
+    catalog: &Catalog,
+    job: &crate::models::bulk::BulkJob,
+    approved: bool,
+    reason: Option<&str>,
+) -> Result<OutgoingEmail> {
+    let what = if job.kind == "pre_enroll" {
+        "pre-enrolment"
+    } else {
+        "invitation"
+    };
+    let rows = job.total_rows;
+    let (subject, intro) = if approved {
+        (
+            format!("Your bulk {what} was approved"),
+            format!(
+                "Your bulk {what} of {rows} rows for {} was approved and is running now. Its page shows the progress, and each row's outcome once it is done.",
+                catalog.name
+            ),
+        )
+    } else {
+        (
+            format!("Your bulk {what} was not approved"),
+            format!(
+                "Your bulk {what} of {rows} rows for {} was not approved, so nobody was contacted. The reason given: {}",
+                catalog.name,
+                reason.unwrap_or("none")
+            ),
+        )
+    };
+    let view = ActionView {
+        subject: &subject,
+        name: &submitter.full_name,
+        intro,
+        button: "Open the job",
+        url: format!(
+            "{base_url}/partner/{}/catalogs/{}/bulk/{}",
+            partner.code, catalog.id, job.id
+        ),
+        expires: None,
+        outro: "You received this because you submitted the list.",
+    };
+    let mut email = render_action(&view, "bulk_decision", &submitter.email, None)?;
+    email.partner_id = Some(partner.id);
+    Ok(email)
 }

@@ -6,6 +6,6 @@ pub mod outbox;
 pub mod seal;
 pub mod transport;
 
-pub use outbox::{OutgoingEmail, queue};
+pub use outbox::{OutgoingEmail, queue, queue_many};
 pub use seal::Sealer;
 pub use transport::Transport;

@@ -21,26 +21,39 @@ pub struct OutgoingEmail {
     pub invitation_id: Option<i64>,
 }
 
+/// Writes many emails to the outbox in the caller's transaction, a few hundred a statement.
+pub fn queue_many(
+    conn: &mut PgConnection,
+    sealer: &super::Sealer,
+    emails: Vec<OutgoingEmail>,
+) -> Result<()> {
+    let rows: Vec<NewOutboundEmail> = emails.into_iter().map(|e| new_row(sealer, e)).collect();
+    for chunk in rows.chunks(500) {
+        outbox::insert_many(conn, chunk)?;
+    }
+    Ok(())
+}
+
+fn new_row(sealer: &super::Sealer, email: OutgoingEmail) -> NewOutboundEmail {
+    NewOutboundEmail {
+        kind: email.kind.to_string(),
+        sealed_secret: email.secret.as_deref().map(|s| sealer.seal(s)),
+        to_address: email.to,
+        from_name: email.from_name,
+        reply_to: email.reply_to.filter(|r| !r.is_empty()),
+        subject: email.subject,
+        text_body: email.text_body,
+        html_body: email.html_body,
+        partner_id: email.partner_id,
+        invitation_id: email.invitation_id,
+    }
+}
+
 /// Writes the email to the outbox in the caller's transaction.
 pub fn queue(
     conn: &mut PgConnection,
     sealer: &super::Sealer,
     email: OutgoingEmail,
 ) -> Result<OutboundEmail> {
-    let sealed_secret = email.secret.as_deref().map(|s| sealer.seal(s));
-    Ok(outbox::insert(
-        conn,
-        &NewOutboundEmail {
-            kind: email.kind.to_string(),
-            to_address: email.to,
-            from_name: email.from_name,
-            reply_to: email.reply_to.filter(|r| !r.is_empty()),
-            subject: email.subject,
-            text_body: email.text_body,
-            html_body: email.html_body,
-            sealed_secret,
-            partner_id: email.partner_id,
-            invitation_id: email.invitation_id,
-        },
-    )?)
+    Ok(outbox::insert(conn, &new_row(sealer, email))?)
 }

@@ -554,3 +554,17 @@ pub fn rows_after(
         .limit(limit)
         .load(conn)
 }
+
+/// Gives a job's lease back (the runner is stopping): another runner may take it at once.
+pub fn release(conn: &mut PgConnection, job_id: i64, token: Uuid) -> QueryResult<usize> {
+    diesel::update(
+        bulk_jobs::table
+            .find(job_id)
+            .filter(bulk_jobs::lease_token.eq(token)),
+    )
+    .set((
+        bulk_jobs::lease_token.eq(None::<Uuid>),
+        bulk_jobs::locked_until.eq(None::<DateTime<Utc>>),
+    ))
+    .execute(conn)
+}

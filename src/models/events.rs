@@ -44,6 +44,15 @@ pub fn insert(conn: &mut PgConnection, event: &NewTrackingEvent) -> QueryResult<
         .map(drop)
 }
 
+pub fn insert_many(conn: &mut PgConnection, events: &[NewTrackingEvent]) -> QueryResult<()> {
+    for chunk in events.chunks(1_000) {
+        diesel::insert_into(tracking_events::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 pub fn for_catalog(conn: &mut PgConnection, catalog_id: i64) -> QueryResult<Vec<TrackingEvent>> {
     tracking_events::table
         .filter(tracking_events::catalog_id.eq(catalog_id))

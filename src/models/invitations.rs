@@ -6,7 +6,7 @@ use super::schema::invitations;
 use crate::domain::InvitationStatus;
 use crate::domain::invitation_status::InvitationTimes;
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Serialize)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable, Serialize)]
 #[diesel(table_name = invitations)]
 pub struct Invitation {
     pub id: i64,
@@ -364,4 +364,59 @@ pub fn mark_reminded(
         ))
         .returning(Invitation::as_returning())
         .get_result(conn)
+}
+
+/// The open (sent or expired, not answered) invitations of the catalog to these addresses.
+pub fn open_among(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    emails: &[String],
+) -> QueryResult<Vec<Invitation>> {
+    invitations::table
+        .filter(invitations::catalog_id.eq(catalog_id))
+        .filter(invitations::email.eq_any(emails))
+        .filter(invitations::accepted_at.is_null())
+        .filter(invitations::declined_at.is_null())
+        .filter(invitations::removed_at.is_null())
+        .select(Invitation::as_select())
+        .load(conn)
+}
+
+/// One invitation of a bulk insert.
+pub struct BulkInvitation {
+    pub email: String,
+    pub user_id: Option<i64>,
+    pub token_hash: Vec<u8>,
+}
+
+/// Inserts invitations (channel `bulk`) in one statement; an address that meanwhile got
+/// an active invitation is skipped. Returns the new invitations.
+pub fn insert_bulk(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    invited_by: Option<i64>,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    rows: &[BulkInvitation],
+) -> QueryResult<Vec<Invitation>> {
+    use diesel::sql_types::{Array, BigInt, Bytea, Nullable, Text, Timestamptz};
+    let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
+    let users: Vec<Option<i64>> = rows.iter().map(|r| r.user_id).collect();
+    let hashes: Vec<&[u8]> = rows.iter().map(|r| r.token_hash.as_slice()).collect();
+    diesel::sql_query(
+        "INSERT INTO invitations (catalog_id, email, user_id, token_hash, channel, invited_by, \
+             invited_at, expires_at, send_count, last_sent_at) \
+         SELECT $1, t.email, t.user_id, t.token_hash, 'bulk', $2, $3, $4, 1, $3 \
+         FROM unnest($5::text[], $6::bigint[], $7::bytea[]) AS t(email, user_id, token_hash) \
+         ON CONFLICT (catalog_id, email) WHERE removed_at IS NULL AND declined_at IS NULL \
+         DO NOTHING RETURNING *",
+    )
+    .bind::<BigInt, _>(catalog_id)
+    .bind::<Nullable<BigInt>, _>(invited_by)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(expires_at)
+    .bind::<Array<Text>, _>(&emails)
+    .bind::<Array<Nullable<BigInt>>, _>(&users)
+    .bind::<Array<Bytea>, _>(&hashes)
+    .load(conn)
 }

@@ -164,3 +164,33 @@ pub fn active_counts(conn: &mut PgConnection, catalog_ids: &[i64]) -> QueryResul
         .select((catalog_learners::catalog_id, diesel::dsl::count_star()))
         .load(conn)
 }
+
+/// Which of these addresses belong to active learners of the catalog.
+pub fn active_emails_among(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    emails: &[String],
+) -> QueryResult<Vec<String>> {
+    use super::schema::users;
+    catalog_learners::table
+        .inner_join(users::table)
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .filter(catalog_learners::is_active.eq(true))
+        .filter(users::email.eq_any(emails))
+        .select(users::email)
+        .load(conn)
+}
+
+/// Which of these users are active learners of the catalog.
+pub fn active_user_ids_among(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    user_ids: &[i64],
+) -> QueryResult<Vec<i64>> {
+    catalog_learners::table
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .filter(catalog_learners::is_active.eq(true))
+        .filter(catalog_learners::user_id.eq_any(user_ids))
+        .select(catalog_learners::user_id)
+        .load(conn)
+}

@@ -69,6 +69,12 @@ pub fn insert(conn: &mut PgConnection, email: &NewOutboundEmail) -> QueryResult<
         .get_result(conn)
 }
 
+pub fn insert_many(conn: &mut PgConnection, emails: &[NewOutboundEmail]) -> QueryResult<usize> {
+    diesel::insert_into(outbound_emails::table)
+        .values(emails)
+        .execute(conn)
+}
+
 pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<OutboundEmail> {
     outbound_emails::table
         .find(id)

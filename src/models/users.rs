@@ -314,3 +314,45 @@ pub fn find_identity_by_id(conn: &mut PgConnection, id: i64) -> QueryResult<Exte
 pub fn unlink_identity(conn: &mut PgConnection, id: i64) -> QueryResult<usize> {
     diesel::delete(external_identities::table.find(id)).execute(conn)
 }
+
+/// Verified, active accounts with any of these addresses.
+pub fn verified_by_emails(conn: &mut PgConnection, emails: &[String]) -> QueryResult<Vec<User>> {
+    users::table
+        .filter(users::email.eq_any(emails))
+        .filter(users::email_verified_at.is_not_null())
+        .filter(users::is_active.eq(true))
+        .select(User::as_select())
+        .load(conn)
+}
+
+/// Active accounts linked to any of these identities, with the identity.
+pub fn by_identities(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+) -> QueryResult<Vec<(ExternalIdentity, User)>> {
+    let mut found = Vec::new();
+    for chunk in keys.chunks(500) {
+        let mut query = external_identities::table
+            .inner_join(users::table)
+            .filter(users::is_active.eq(true))
+            .select((ExternalIdentity::as_select(), User::as_select()))
+            .into_boxed();
+        let mut any = None::<
+            Box<dyn BoxableExpression<_, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>>,
+        >;
+        for (provider, remote_id) in chunk {
+            let one = external_identities::provider
+                .eq(provider.clone())
+                .and(external_identities::remote_id.eq(remote_id.clone()));
+            any = Some(match any {
+                None => Box::new(one),
+                Some(before) => Box::new(before.or(one)),
+            });
+        }
+        if let Some(any) = any {
+            query = query.filter(any);
+            found.extend(query.load::<(ExternalIdentity, User)>(conn)?);
+        }
+    }
+    Ok(found)
+}

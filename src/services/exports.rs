@@ -173,13 +173,29 @@ pub fn stream(
     kind: ExportKind,
 ) -> Result<mpsc::Receiver<std::io::Result<Bytes>>> {
     require_partner_access(actor, catalog.partner_id, "catalog")?;
-    let (tx, rx) = mpsc::channel(4);
     let catalog_id = catalog.id;
+    Ok(stream_batches(db, kind.header(), move |conn, after| {
+        batch(conn, kind, catalog_id, after)
+    }))
+}
+
+/// Streams a CSV file read in batches: `next(conn, after)` answers the rows after the
+/// key `after` (0 at first) and the last key, or none when there are no more. A closed
+/// channel means the client went away, and reading stops.
+pub fn stream_batches<F>(
+    db: &Db,
+    header: &'static [&'static str],
+    mut next: F,
+) -> mpsc::Receiver<std::io::Result<Bytes>>
+where
+    F: FnMut(&mut PgConnection, i64) -> Result<(Vec<Vec<String>>, Option<i64>)> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(4);
     db.spawn_with_connection(move |conn| {
         let mut after = 0;
-        let mut header = Some(kind.header());
+        let mut header = Some(header);
         loop {
-            let (rows, last) = match batch(conn, kind, catalog_id, after) {
+            let (rows, last) = match next(conn, after) {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::error!(error = %e, "export failed");
@@ -188,17 +204,16 @@ pub fn stream(
                 }
             };
             let chunk = write_rows(rows, header.take());
-            // A closed channel means the client went away: stop.
             if tx.blocking_send(chunk).is_err() {
                 return;
             }
             match last {
-                Some(id) => after = id,
+                Some(key) => after = key,
                 None => return,
             }
         }
     });
-    Ok(rx)
+    rx
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod bulk;
 pub mod catalogs;
 pub mod console;
 pub mod courses;

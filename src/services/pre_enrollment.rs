@@ -280,6 +280,19 @@ fn fulfil(
     Ok(Fulfilment::Waiting(reason))
 }
 
+/// Fulfils one open pre-enrolment for an account now (the caller holds no lock the
+/// catalog's would have to follow). `None` when done, else why it waits.
+pub(crate) fn fulfil_now(
+    conn: &mut PgConnection,
+    pending_enrollment: &PendingEnrollment,
+    user: &User,
+) -> Result<Option<String>> {
+    Ok(match fulfil(conn, pending_enrollment, user, Wait::Yes)? {
+        Fulfilment::Done => None,
+        Fulfilment::Waiting(reason) => Some(reason),
+    })
+}
+
 /// Fulfils what waits for this account, in the caller's transaction: called when an
 /// address is proven (verified, or changed through its link) and when an identity is
 /// linked. An unverified address fulfils nothing: anyone can type any address.
