@@ -21,6 +21,8 @@ pub struct Identity {
     pub user: User,
     /// The partner this person manages, if any.
     pub partner: Option<Partner>,
+    /// For staff: bulk lists waiting for their approval (shown in the navigation).
+    pub bulk_waiting: i64,
 }
 
 impl Identity {
@@ -66,7 +68,16 @@ async fn fetch_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError>
                 Err(e) => return Err(e.into()),
             };
             let partner = partners::managed_by(conn, user.id)?;
-            Ok(Some(Identity { user, partner }))
+            let bulk_waiting = if user.is_staff {
+                crate::models::bulk::count_pending_approval(conn)?
+            } else {
+                0
+            };
+            Ok(Some(Identity {
+                user,
+                partner,
+                bulk_waiting,
+            }))
         })
         .await?;
     match loaded {

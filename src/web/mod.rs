@@ -11,7 +11,7 @@ mod home;
 mod invitations;
 mod learner;
 pub mod page;
-mod partner;
+pub(crate) mod partner;
 pub(crate) mod registration;
 pub mod request_log;
 pub mod session;

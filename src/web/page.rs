@@ -18,6 +18,8 @@ pub struct NavUser {
     pub name: String,
     pub is_staff: bool,
     pub partner_code: Option<String>,
+    /// Bulk lists waiting for a staff decision.
+    pub bulk_waiting: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +48,7 @@ impl Page {
                 name: i.user.display_name().to_string(),
                 is_staff: i.user.is_staff,
                 partner_code: i.partner.as_ref().map(|p| p.code.clone()),
+                bulk_waiting: i.bulk_waiting,
             }),
             csrf_token: session.csrf_token(),
             flashes: session.take_flashes(),

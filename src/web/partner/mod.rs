@@ -1,8 +1,10 @@
 //! The partner console: managers work on their own partner's catalogs; staff may open
 //! any partner's console. Every lookup goes through services that check access.
 
+pub(crate) mod bulk;
 mod catalogs;
 mod people;
+mod pre_enrollments;
 
 use actix_web::web;
 use serde::Deserialize;
@@ -63,4 +65,6 @@ pub(crate) fn percent(used: i64, limit: i32) -> i64 {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     catalogs::routes(cfg);
     people::routes(cfg);
+    bulk::routes(cfg);
+    pre_enrollments::routes(cfg);
 }

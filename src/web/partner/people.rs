@@ -53,7 +53,7 @@ impl InvitationsPage {
     }
     fn invite_hint(&self) -> String {
         format!(
-            "One address or a list of up to {}, one per line or separated by commas. For more, use a bulk invitation.",
+            "One address or a list of up to {}, one per line or separated by commas.",
             self.max_pasted
         )
     }

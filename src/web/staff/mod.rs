@@ -1,5 +1,6 @@
 //! Staff administration: organisations, partners, courses, the shared pool, users.
 
+mod bulk;
 mod courses;
 mod organisations;
 mod outbox;
@@ -61,6 +62,7 @@ async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRe
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
+    bulk::routes(cfg);
     organisations::routes(cfg);
     outbox::routes(cfg);
     partners::routes(cfg);

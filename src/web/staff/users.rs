@@ -1,18 +1,20 @@
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::{ListQuery, ReasonForm};
 use crate::db::Db;
-use crate::error::Error;
+use crate::error::{Error, FieldErrors};
 use crate::models::Paginated;
 use crate::models::partners::Partner;
-use crate::models::users::User;
+use crate::models::users::{ExternalIdentity, User};
 use crate::services::users;
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
-use crate::web::page::{Page, Pager, format_datetime, format_optional_datetime, render, see_other};
+use crate::web::page::{
+    Page, Pager, format_datetime, format_optional_datetime, render, render_invalid, see_other,
+};
 use crate::web::session::TypedSession;
 
 #[derive(Template)]
@@ -37,6 +39,38 @@ struct UserPage {
     user: User,
     partner: Option<Partner>,
     is_self: bool,
+    identities: Vec<ExternalIdentity>,
+    identity: String,
+    errors: FieldErrors,
+}
+
+/// The user's page, with what was typed in the identity form and why it was refused.
+async fn user_page(
+    staff: &Staff,
+    page: Page,
+    db: &Db,
+    id: i64,
+    identity: String,
+    errors: FieldErrors,
+) -> Result<UserPage, AppError> {
+    let actor = staff.0.actor();
+    let (user, partner, identities) = db
+        .run(move |conn| {
+            let (user, partner) = users::find(conn, &actor, id)?;
+            let identities = users::identities(conn, &actor, id)?;
+            Ok((user, partner, identities))
+        })
+        .await?;
+    let is_self = staff.0.user.id == user.id;
+    Ok(UserPage {
+        page,
+        user,
+        partner,
+        is_self,
+        identities,
+        identity,
+        errors,
+    })
 }
 
 impl UserPage {
@@ -77,16 +111,69 @@ async fn show(
     db: web::Data<Db>,
     path: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
+    let page = user_page(
+        &staff,
+        page,
+        &db,
+        path.into_inner(),
+        String::new(),
+        FieldErrors::new(),
+    )
+    .await?;
+    render(&page)
+}
+
+#[derive(Debug, Deserialize)]
+struct IdentityForm {
+    #[serde(default)]
+    identity: String,
+}
+
+#[post("/staff/users/{id}/identities")]
+async fn link_identity(
+    req: HttpRequest,
+    staff: Staff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+    form: web::Form<IdentityForm>,
+) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let id = path.into_inner();
-    let (user, partner) = db.run(move |conn| users::find(conn, &actor, id)).await?;
-    let is_self = staff.0.user.id == user.id;
-    render(&UserPage {
-        page,
-        user,
-        partner,
-        is_self,
-    })
+    let typed = form.into_inner().identity;
+    let raw = typed.clone();
+    match db
+        .transaction(move |conn| users::link_identity(conn, &actor, id, &raw))
+        .await
+    {
+        Ok(identity) => {
+            session.success(format!(
+                "{} is linked; anything pre-enrolled for it was fulfilled.",
+                identity.display()
+            ));
+            Ok(see_other(&format!("/staff/users/{id}")))
+        }
+        Err(Error::Invalid(errors)) => {
+            let page = Page::for_request(&req, Some(&staff.0));
+            render_invalid(&user_page(&staff, page, &db, id, typed, errors).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[post("/staff/users/{id}/identities/{identity_id}/remove")]
+async fn unlink_identity(
+    staff: Staff,
+    session: TypedSession,
+    db: web::Data<Db>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let actor = staff.0.actor();
+    let (id, identity_id) = path.into_inner();
+    db.transaction(move |conn| users::unlink_identity(conn, &actor, id, identity_id))
+        .await?;
+    session.success("The identity was removed from this account.");
+    Ok(see_other(&format!("/staff/users/{id}")))
 }
 
 #[derive(Debug, Deserialize)]
@@ -181,5 +268,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(show)
         .service(set_staff)
-        .service(set_active);
+        .service(set_active)
+        .service(link_identity)
+        .service(unlink_identity);
 }
