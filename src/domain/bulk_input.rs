@@ -194,23 +194,20 @@ impl Iterator for CsvRows<'_> {
 }
 
 /// Pasted addresses: one a line, or several on a line separated by commas or semicolons.
-/// Whatever sits between separators is one entry, address or not.
+/// Whatever sits between separators is one entry, address or not. Entries are numbered
+/// in order (their "line" in the results), since one line may hold several.
 pub fn pasted_rows(text: &str) -> impl Iterator<Item = Result<InputRow, InputError>> + '_ {
     text.lines()
+        .flat_map(|line| line.split([',', ';']).map(str::trim))
+        .filter(|entry| !entry.is_empty())
         .enumerate()
-        .flat_map(|(index, line)| {
-            line.split([',', ';'])
-                .map(str::trim)
-                .filter(|entry| !entry.is_empty())
-                .map(move |entry| (index + 1, entry))
-        })
-        .enumerate()
-        .map(|(count, (line, entry))| {
-            if count >= MAX_BULK_ROWS {
-                return Err(InputError::TooManyRows(line));
+        .map(|(index, entry)| {
+            let number = index + 1;
+            if number > MAX_BULK_ROWS {
+                return Err(InputError::TooManyRows(number));
             }
             Ok(InputRow {
-                line,
+                line: number,
                 email: entry.to_string(),
                 external_user_key: String::new(),
                 full_name: String::new(),
@@ -297,9 +294,9 @@ mod tests {
             entries,
             vec![
                 (1, "a@example.org"),
-                (1, "b@example.org"),
+                (2, "b@example.org"),
                 (3, "John Smith <c@example.org>"),
-                (3, "d@example.org"),
+                (4, "d@example.org"),
             ]
         );
     }

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod browser;
+mod bulk;
 mod console;
 mod constraints;
 mod csrf;

@@ -118,8 +118,7 @@ async fn bulk_page(
     ctx: &ServiceContext,
     (code, id): (String, i64),
     page_number: Option<i64>,
-    form: BulkForm,
-    errors: FieldErrors,
+    (form, errors): (BulkForm, FieldErrors),
 ) -> Result<BulkPage, AppError> {
     let actor = who.actor();
     let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
@@ -164,8 +163,7 @@ async fn show(
         &ctx,
         path.into_inner(),
         query.page,
-        BulkForm::default(),
-        FieldErrors::new(),
+        (BulkForm::default(), FieldErrors::new()),
     )
     .await?;
     render(&page)
@@ -230,7 +228,7 @@ async fn upload(
         Err((Error::Invalid(errors), mut typed)) => {
             // A file cannot be shown again: the person chooses it once more.
             typed.file.clear();
-            let page = bulk_page(&req, &who, &db, &ctx, (code, id), None, typed, errors).await?;
+            let page = bulk_page(&req, &who, &db, &ctx, (code, id), None, (typed, errors)).await?;
             render_invalid(&page)
         }
         Err((e, _)) => Err(e.into()),
@@ -308,8 +306,7 @@ pub async fn job_page(
     ctx: &ServiceContext,
     job_id: i64,
     base_and_back: impl FnOnce(&JobView) -> (String, (String, String)),
-    reason: String,
-    errors: FieldErrors,
+    (reason, errors): (String, FieldErrors),
 ) -> Result<JobPage, AppError> {
     let actor = who.actor();
     let ctx = ctx.clone();
@@ -387,8 +384,7 @@ async fn show_job(
         &ctx,
         job_id,
         manager_paths,
-        String::new(),
-        FieldErrors::new(),
+        (String::new(), FieldErrors::new()),
     )
     .await?;
     render(&page)

@@ -134,8 +134,7 @@ async fn show(
         &ctx,
         path.into_inner(),
         staff_paths,
-        String::new(),
-        FieldErrors::new(),
+        (String::new(), FieldErrors::new()),
     )
     .await?;
     render(&page)
@@ -183,7 +182,8 @@ async fn reject(
             Ok(see_other(&format!("/staff/bulk/{id}")))
         }
         Err(Error::Invalid(errors)) => {
-            let page = job_page(&req, &staff.0, &db, &ctx, id, staff_paths, reason, errors).await?;
+            let page =
+                job_page(&req, &staff.0, &db, &ctx, id, staff_paths, (reason, errors)).await?;
             render_invalid(&page)
         }
         Err(e @ Error::InvalidTransition(_)) => {
