@@ -182,6 +182,8 @@ fn warn_owner_if_throttled(
     user: &User,
     client_ip: &str,
 ) -> Result<()> {
+    // Under the client's lock, so that parallel failures send one notice, not several.
+    sign_in_attempts::lock_client(conn, client_ip)?;
     let window = Duration::minutes(THROTTLE_WINDOW_MINUTES);
     let failures =
         sign_in_attempts::recent_failures(conn, Some(&user.email), client_ip, Utc::now() - window)?
