@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 fn browser_available() -> bool {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -64,4 +64,20 @@ async fn staff_see_partners_courses_and_users_and_manage_them_in_a_browser() {
         .await
         .expect("demo data");
     run_script("tests/browser/staff_admin.mjs", &app.address).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_list_runs_from_upload_through_staff_approval_to_its_results_in_a_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app_with(|s| {
+        s.run_worker = true;
+        s.worker_poll_ms = 100;
+    })
+    .await;
+    partner_catalog::demo::seed(&app.db, &app.ctx())
+        .await
+        .expect("demo data");
+    run_script("tests/browser/bulk_journey.mjs", &app.address).await;
 }
