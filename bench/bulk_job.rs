@@ -1,0 +1,248 @@
+//! A bulk invitation of 100,000 rows (new, duplicate, invalid and already-invited
+//! addresses) into a catalog: the time to read and preview it, the time to run it to the
+//! end, and the process's peak memory growth — against the floor of PostgreSQL loading
+//! exactly the rows the job wrote with `COPY FROM`.
+//!
+//! Run with `cargo bench --bench bulk_job` (PostgreSQL on 127.0.0.1:5432 with `psql` on
+//! the path, or set `TEST_DATABASE_ADMIN_URL`). It creates and drops its own database.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use partner_catalog::configuration::Settings;
+use partner_catalog::db::{self, Db};
+use partner_catalog::jobs::Stop;
+use partner_catalog::jobs::bulk::BulkJobs;
+use partner_catalog::policies::Actor;
+use partner_catalog::services::bulk::{self, Source, Upload};
+
+const ROWS: usize = 100_000;
+/// Of every 20 rows: 17 new addresses, 1 repeated, 1 invalid, 1 already invited.
+const PATTERN: usize = 20;
+
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
+}
+
+fn with_database(name: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+const SEED: &str = r#"
+INSERT INTO users (id, email, is_staff, email_verified_at) VALUES (1, 'bench-staff@example.org', true, now());
+INSERT INTO organisations (id, short_name, name) VALUES (1, 'BENCHx', 'Bench');
+INSERT INTO partners (id, organisation_id, code, name) VALUES (1, 1, 'bench', 'Bench Partner');
+INSERT INTO catalogs (id, partner_id, slug, name, available_start, available_end)
+    VALUES (1, 1, 'bench-bulk', 'Bulk catalog', now() - interval '1 day', now() + interval '300 days');
+INSERT INTO invitations (catalog_id, email, token_hash, channel, invited_at, expires_at, send_count, last_sent_at)
+    SELECT 1, 'invited' || n || '@corp.example', sha256(('seed' || n)::bytea), 'manual', now(), now() + interval '20 days', 1, now()
+    FROM generate_series(0, {invited}) n;
+"#;
+
+/// The CSV: 100,000 rows in a repeating mix.
+fn csv() -> Vec<u8> {
+    let mut csv = String::from("email,full_name\n");
+    for i in 0..ROWS {
+        let round = i / PATTERN;
+        let line = match i % PATTERN {
+            17 => format!("person{}.0@corp.example,Again", round * 17),
+            18 => format!("not an address {i},Broken"),
+            19 => format!("invited{round}@corp.example,Invited"),
+            k => format!("person{}.{k}@corp.example,Person {i}", round * 17),
+        };
+        csv.push_str(&line);
+        csv.push('\n');
+    }
+    csv.into_bytes()
+}
+
+fn vm(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the peak resident memory to the current one, so that growth can be measured.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn psql(url: &str, command: &str) -> Duration {
+    let started = Instant::now();
+    let status = Command::new("psql")
+        .arg(url)
+        .arg("-v")
+        .arg("ON_ERROR_STOP=1")
+        .arg("-q")
+        .arg("-c")
+        .arg(command)
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "psql failed: {command}");
+    started.elapsed()
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+    runtime.shutdown_timeout(Duration::from_secs(2));
+}
+
+async fn run() {
+    let name = format!("pc_bench_bulk_{}", chrono::Utc::now().timestamp());
+    let mut admin = PgConnection::establish(&admin_url()).expect("PostgreSQL must be running");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let url = with_database(&name);
+    db::run_migrations(&url).unwrap();
+    let invited = ROWS / PATTERN;
+    PgConnection::establish(&url)
+        .unwrap()
+        .batch_execute(&SEED.replace("{invited}", &invited.to_string()))
+        .unwrap();
+    PgConnection::establish(&url)
+        .unwrap()
+        .batch_execute("VACUUM ANALYZE")
+        .unwrap();
+
+    let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
+    settings.bulk_approval_threshold = ROWS;
+    settings.invitation_emails_per_partner_per_hour = 0;
+    let db = Db::connect(&settings).unwrap();
+    let staff = db
+        .run(|conn| Ok(partner_catalog::models::users::find(conn, 1)?))
+        .await
+        .unwrap();
+    let actor = Actor::for_user(&staff, None);
+    let file = csv();
+    println!("{} rows, {:.1} MiB", ROWS, file.len() as f64 / 1048576.0);
+
+    reset_peak_rss();
+    let rss_before = vm("VmRSS:");
+    let started = Instant::now();
+    let upload_actor = actor.clone();
+    let job = db
+        .transaction(move |conn| {
+            bulk::upload(
+                conn,
+                &upload_actor,
+                1,
+                &Upload {
+                    kind: "invite",
+                    source: Source::Csv(&file),
+                    source_name: "bench.csv",
+                    course_ids: &[],
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let preview = started.elapsed();
+    println!("planned: {}", job.planned_counts);
+    let ctx = partner_catalog::services::ServiceContext::from_settings(&settings);
+    let (submit_actor, job_id) = (actor.clone(), job.id);
+    db.transaction(move |conn| bulk::submit(conn, &ctx, &submit_actor, job_id))
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let runner = BulkJobs::from_settings(&settings, db.clone());
+    let mut handled = 0;
+    while let Some((rows, _)) = runner.turn(&Stop::never()).await.unwrap() {
+        handled += rows;
+    }
+    let running = started.elapsed();
+    let peak_growth = vm("VmHWM:").saturating_sub(rss_before);
+    let finished = db
+        .run(move |conn| Ok(partner_catalog::models::bulk::find(conn, job_id)?))
+        .await
+        .unwrap();
+    assert_eq!(finished.status, "done");
+    assert_eq!(handled, ROWS);
+    println!("outcomes: {}", finished.outcome_counts);
+
+    // The floor: exactly the rows the job wrote, loaded with COPY FROM.
+    let dir = std::env::temp_dir().join(format!("{name}_copy"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let written = [
+        ("bulk_jobs", format!("id = {job_id}")),
+        ("bulk_job_rows", format!("job_id = {job_id}")),
+        ("invitations", "channel = 'bulk'".to_string()),
+        ("outbound_emails", "kind = 'invitation'".to_string()),
+        ("tracking_events", "channel = 'bulk'".to_string()),
+        ("audit_entries", "object_type = 'bulk_job'".to_string()),
+    ];
+    let mut counts = Vec::new();
+    for (table, condition) in &written {
+        let path = dir.join(format!("{table}.bin"));
+        psql(
+            &url,
+            &format!(
+                "\\copy (SELECT * FROM {table} WHERE {condition}) TO '{}' WITH (FORMAT binary)",
+                path.display()
+            ),
+        );
+        let rows: i64 = diesel::sql_query(format!(
+            "SELECT COUNT(*) AS n FROM {table} WHERE {condition}"
+        ))
+        .get_result::<Count>(&mut PgConnection::establish(&url).unwrap())
+        .unwrap()
+        .n;
+        counts.push((table, rows));
+    }
+    psql(
+        &url,
+        "DELETE FROM tracking_events WHERE channel = 'bulk'; \
+         DELETE FROM outbound_emails WHERE kind = 'invitation'; \
+         DELETE FROM bulk_jobs; DELETE FROM invitations WHERE channel = 'bulk'; \
+         DELETE FROM audit_entries WHERE object_type = 'bulk_job';",
+    );
+    psql(&url, "VACUUM ANALYZE");
+    let mut floor = Duration::ZERO;
+    for (table, _) in &written {
+        let path = dir.join(format!("{table}.bin"));
+        floor += psql(
+            &url,
+            &format!("\\copy {table} FROM '{}' WITH (FORMAT binary)", path.display()),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let job_total = preview + running;
+    println!();
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| read and preview | {:.2} s |", preview.as_secs_f64());
+    println!("| run to the end | {:.2} s |", running.as_secs_f64());
+    println!("| job, all together | {:.2} s ({:.0} rows/s) |", job_total.as_secs_f64(), ROWS as f64 / job_total.as_secs_f64());
+    println!("| floor: COPY FROM of the rows written | {:.2} s |", floor.as_secs_f64());
+    println!("| job / floor | {:.2} |", job_total.as_secs_f64() / floor.as_secs_f64());
+    println!("| peak memory growth | {:.1} MiB |", peak_growth as f64 / 1024.0);
+    println!();
+    println!("rows written: {counts:?}");
+
+    drop(db);
+    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
