@@ -108,7 +108,9 @@ fn main() {
 async fn run() {
     let name = format!("pc_bench_bulk_{}", chrono::Utc::now().timestamp());
     let mut admin = PgConnection::establish(&admin_url()).expect("PostgreSQL must be running");
-    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
     let url = with_database(&name);
     db::run_migrations(&url).unwrap();
     let invited = ROWS / PATTERN;
@@ -219,7 +221,10 @@ async fn run() {
         let path = dir.join(format!("{table}.bin"));
         floor += psql(
             &url,
-            &format!("\\copy {table} FROM '{}' WITH (FORMAT binary)", path.display()),
+            &format!(
+                "\\copy {table} FROM '{}' WITH (FORMAT binary)",
+                path.display()
+            ),
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -230,10 +235,23 @@ async fn run() {
     println!("|---|---|");
     println!("| read and preview | {:.2} s |", preview.as_secs_f64());
     println!("| run to the end | {:.2} s |", running.as_secs_f64());
-    println!("| job, all together | {:.2} s ({:.0} rows/s) |", job_total.as_secs_f64(), ROWS as f64 / job_total.as_secs_f64());
-    println!("| floor: COPY FROM of the rows written | {:.2} s |", floor.as_secs_f64());
-    println!("| job / floor | {:.2} |", job_total.as_secs_f64() / floor.as_secs_f64());
-    println!("| peak memory growth | {:.1} MiB |", peak_growth as f64 / 1024.0);
+    println!(
+        "| job, all together | {:.2} s ({:.0} rows/s) |",
+        job_total.as_secs_f64(),
+        ROWS as f64 / job_total.as_secs_f64()
+    );
+    println!(
+        "| floor: COPY FROM of the rows written | {:.2} s |",
+        floor.as_secs_f64()
+    );
+    println!(
+        "| job / floor | {:.2} |",
+        job_total.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "| peak memory growth | {:.1} MiB |",
+        peak_growth as f64 / 1024.0
+    );
     println!();
     println!("rows written: {counts:?}");
 

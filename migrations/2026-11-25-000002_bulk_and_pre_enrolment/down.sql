@@ -1,3 +1,4 @@
+ALTER TABLE invitations DROP COLUMN course_ids;
 DROP INDEX pending_enrollments_waiting_idx;
 ALTER TABLE pending_enrollments DROP COLUMN full_name;
 ALTER TABLE pending_enrollments DROP COLUMN bulk_job_id;

@@ -31,3 +31,7 @@ ALTER TABLE pending_enrollments ADD COLUMN full_name TEXT NOT NULL DEFAULT '';
 -- Waiting ones (tried, not fulfilled) are retried by the worker.
 CREATE INDEX pending_enrollments_waiting_idx ON pending_enrollments (last_attempt_at)
     WHERE fulfilled_at IS NULL AND cancelled_at IS NULL AND last_error IS NOT NULL;
+
+-- Courses an invitation gives access to when accepted (bulk lists may name some).
+ALTER TABLE invitations ADD COLUMN course_ids BIGINT[] NOT NULL DEFAULT '{}'
+    CHECK (array_position(course_ids, NULL) IS NULL);

@@ -25,6 +25,8 @@ pub struct Invitation {
     pub send_count: i32,
     pub last_sent_at: Option<DateTime<Utc>>,
     pub reminder_sent_at: Option<DateTime<Utc>>,
+    /// Courses given when the invitation is accepted.
+    pub course_ids: Vec<i64>,
 }
 
 impl Invitation {
@@ -395,8 +397,8 @@ pub fn insert_bulk(
     conn: &mut PgConnection,
     catalog_id: i64,
     invited_by: Option<i64>,
-    now: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    (now, expires_at): (DateTime<Utc>, DateTime<Utc>),
+    course_ids: &[i64],
     rows: &[BulkInvitation],
 ) -> QueryResult<Vec<Invitation>> {
     use diesel::sql_types::{Array, BigInt, Bytea, Nullable, Text, Timestamptz};
@@ -405,8 +407,8 @@ pub fn insert_bulk(
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.token_hash.as_slice()).collect();
     diesel::sql_query(
         "INSERT INTO invitations (catalog_id, email, user_id, token_hash, channel, invited_by, \
-             invited_at, expires_at, send_count, last_sent_at) \
-         SELECT $1, t.email, t.user_id, t.token_hash, 'bulk', $2, $3, $4, 1, $3 \
+             invited_at, expires_at, send_count, last_sent_at, course_ids) \
+         SELECT $1, t.email, t.user_id, t.token_hash, 'bulk', $2, $3, $4, 1, $3, $8 \
          FROM unnest($5::text[], $6::bigint[], $7::bytea[]) AS t(email, user_id, token_hash) \
          ON CONFLICT (catalog_id, email) WHERE removed_at IS NULL AND declined_at IS NULL \
          DO NOTHING RETURNING *",
@@ -418,5 +420,6 @@ pub fn insert_bulk(
     .bind::<Array<Text>, _>(&emails)
     .bind::<Array<Nullable<BigInt>>, _>(&users)
     .bind::<Array<Bytea>, _>(&hashes)
+    .bind::<Array<BigInt>, _>(course_ids)
     .load(conn)
 }

@@ -178,6 +178,7 @@ diesel::table! {
         send_count -> Int4,
         last_sent_at -> Nullable<Timestamptz>,
         reminder_sent_at -> Nullable<Timestamptz>,
+        course_ids -> Array<Int8>,
     }
 }
 

@@ -869,8 +869,8 @@ fn invite_rows(
         conn,
         catalog.id,
         job.submitted_by,
-        now,
-        expires_at,
+        (now, expires_at),
+        &job.course_ids,
         &new_rows,
     )?;
     let renewed_count = fresh.len();

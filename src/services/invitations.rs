@@ -317,6 +317,15 @@ pub(crate) fn accept_as(
     }
     join_locked(conn, &catalog, user.id, invitation.id, now)?;
     let accepted = invitations::mark_accepted(conn, invitation.id, user.id, now)?;
+    // Courses the invitation gives (rule 7); a refusal (no seat left) is an answer with
+    // its event, not a failure of the acceptance.
+    let learner_actor = Actor::for_user(user, None);
+    for course_id in &accepted.course_ids {
+        match enrollments::request_course_access(conn, &learner_actor, catalog.id, *course_id) {
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
     if proof == Proof::EmailedLink {
         super::accounts::prove_email(conn, user)?;
     }

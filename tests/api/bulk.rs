@@ -796,3 +796,47 @@ async fn two_runners_at_once_never_run_one_job_twice() {
     assert_eq!(emails.len(), rows);
     assert_eq!(emails.iter().collect::<HashSet<_>>().len(), rows);
 }
+
+#[tokio::test]
+async fn courses_chosen_for_a_list_are_given_when_its_invitation_is_accepted() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let id = job_id_of(
+        &upload(
+            &manager,
+            s.catalog_id,
+            "invite",
+            b"",
+            "newcomer@example.org",
+            &[s.open_course],
+        )
+        .await,
+    );
+    manager
+        .post(
+            &format!("/partner/acme/catalogs/{}/bulk/{id}/submit", s.catalog_id),
+            &[],
+        )
+        .await;
+    run_jobs(&app).await;
+    let (_, secret) = last_email_to(&app, "newcomer@example.org").await;
+    let newcomer = app.another_browser();
+    newcomer
+        .post(
+            &format!("/invitations/{secret}/register"),
+            &[
+                ("full_name", "New Comer"),
+                ("password", "a long password 1"),
+                ("confirm_password", "a long password 1"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/my");
+    let enrolled: Vec<(i64, String)> = count_where(&app, |conn| {
+        use partner_catalog::models::schema::platform_enrollments as e;
+        e::table.select((e::course_id, e::mode)).load(conn)
+    })
+    .await;
+    assert_eq!(enrolled, vec![(s.open_course, "audit".to_string())]);
+}
