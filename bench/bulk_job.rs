@@ -8,32 +8,25 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use partner_catalog::configuration::Settings;
-use partner_catalog::db::{self, Db};
+use partner_catalog::db::Db;
 use partner_catalog::jobs::Stop;
 use partner_catalog::jobs::bulk::BulkJobs;
 use partner_catalog::policies::Actor;
 use partner_catalog::services::bulk::{self, Source, Upload};
 
+use common::memory_kib;
+
 const ROWS: usize = 100_000;
 /// Of every 20 rows: 17 new addresses, 1 repeated, 1 invalid, 1 already invited.
 const PATTERN: usize = 20;
-
-fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into())
-}
-
-fn with_database(name: &str) -> String {
-    let mut url = url::Url::parse(&admin_url()).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
 
 const SEED: &str = r#"
 INSERT INTO users (id, email, is_staff, email_verified_at) VALUES (1, 'bench-staff@example.org', true, now());
@@ -63,18 +56,6 @@ fn csv() -> Vec<u8> {
     csv.into_bytes()
 }
 
-fn vm(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Resets the peak resident memory to the current one, so that growth can be measured.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -96,23 +77,11 @@ fn psql(url: &str, command: &str) -> Duration {
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
-    runtime.shutdown_timeout(Duration::from_secs(2));
+    common::block_on(run());
 }
 
 async fn run() {
-    let name = format!("pc_bench_bulk_{}", chrono::Utc::now().timestamp());
-    let mut admin = PgConnection::establish(&admin_url()).expect("PostgreSQL must be running");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let url = with_database(&name);
-    db::run_migrations(&url).unwrap();
+    let (name, url) = common::fresh_database("bulk");
     let invited = ROWS / PATTERN;
     PgConnection::establish(&url)
         .unwrap()
@@ -136,7 +105,7 @@ async fn run() {
     println!("{} rows, {:.1} MiB", ROWS, file.len() as f64 / 1048576.0);
 
     reset_peak_rss();
-    let rss_before = vm("VmRSS:");
+    let rss_before = memory_kib("VmRSS:");
     let started = Instant::now();
     let upload_actor = actor.clone();
     let job = db
@@ -170,7 +139,7 @@ async fn run() {
         handled += rows;
     }
     let running = started.elapsed();
-    let peak_growth = vm("VmHWM:").saturating_sub(rss_before);
+    let peak_growth = memory_kib("VmHWM:").saturating_sub(rss_before);
     let finished = db
         .run(move |conn| Ok(partner_catalog::models::bulk::find(conn, job_id)?))
         .await
@@ -256,7 +225,7 @@ async fn run() {
     println!("rows written: {counts:?}");
 
     drop(db);
-    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    common::drop_database(&name);
 }
 
 #[derive(QueryableByName)]

@@ -6,29 +6,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use partner_catalog::configuration::Settings;
-use partner_catalog::db::{self, Db};
+use partner_catalog::db::Db;
 use partner_catalog::domain::{EmailAddress, Password};
 use partner_catalog::startup::Application;
 
 const INVITATIONS: i64 = 100_000;
 const LEARNERS: i64 = 20_000;
 const REQUESTS_PER_CLIENT_PER_PAGE: usize = 25;
-
-fn admin_url() -> String {
-    std::env::var("TEST_DATABASE_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-fn with_database(name: &str) -> String {
-    let mut url = url::Url::parse(&admin_url()).unwrap();
-    url.set_path(&format!("/{name}"));
-    url.to_string()
-}
 
 const SEED: &str = r#"
 INSERT INTO users (id, email, is_staff, email_verified_at, password_hash)
@@ -65,43 +56,17 @@ INSERT INTO audit_entries (actor_user_id, actor_role, action, object_type, objec
     SELECT 2, 'partner_manager', 'invitation.create', 'invitation', n::text, 1, 1 FROM generate_series(1, {invitations}) n;
 "#;
 
-/// Peak resident memory of this process (server and load generator), from /proc.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(run());
-    // Stop the server's tasks before the process tears down its libraries.
-    runtime.shutdown_timeout(Duration::from_secs(2));
+    common::block_on(run());
 }
 
 async fn run() {
-    let name = format!("pc_bench_{}", chrono::Utc::now().timestamp());
-    let mut admin = PgConnection::establish(&admin_url()).expect("PostgreSQL must be running");
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap();
-    let url = with_database(&name);
-    db::run_migrations(&url).unwrap();
+    let (name, url) = common::fresh_database("console");
     let started = Instant::now();
     let seed = SEED
         .replace("{learners}", &LEARNERS.to_string())
@@ -243,7 +208,7 @@ async fn run() {
 
     // The export is read chunk by chunk and never kept, so any growth of the process's
     // peak memory is the server holding rows.
-    let peak_before = peak_rss_kib();
+    let peak_before = common::memory_kib("VmHWM:");
     let t = Instant::now();
     let mut export = client
         .get(format!(
@@ -262,8 +227,8 @@ async fn run() {
          peak memory of the process grew by {} KiB",
         bytes as f64 / 1_048_576.0,
         t.elapsed(),
-        peak_rss_kib().saturating_sub(peak_before)
+        common::memory_kib("VmHWM:").saturating_sub(peak_before)
     );
     drop(client);
-    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    common::drop_database(&name);
 }
