@@ -56,6 +56,15 @@ impl FieldErrors {
             .collect()
     }
 
+    /// For a form's error summary: each field's name (its input's id is `f-<name>`), its
+    /// label as the form shows it, and the problem.
+    pub fn summary(&self) -> Vec<(String, String, String)> {
+        self.0
+            .iter()
+            .map(|(k, v)| (k.clone(), field_label(k), v.clone()))
+            .collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -75,9 +84,56 @@ impl std::fmt::Display for FieldErrors {
         let parts: Vec<String> = self
             .0
             .iter()
-            .map(|(field, message)| format!("{}: {message}", field.replace('_', " ")))
+            .map(|(field, message)| format!("{}: {message}", field_label(field)))
             .collect();
         f.write_str(&parts.join("; "))
+    }
+}
+
+/// The label a form shows for a field, for messages that name it.
+pub fn field_label(field: &str) -> String {
+    let known = match field {
+        "accent_colour" => "Accent colour",
+        "alternative_link" => "Alternative link",
+        "authorization_message" => "Authorisation message",
+        "available_start" => "Available from",
+        "available_end" => "Available until",
+        "course_enrollments_limit" => "Paid seat limit",
+        "user_limit" => "Learner limit",
+        "email_patterns" => "Email patterns",
+        "allowed_domains" => "Allowed email domains",
+        "support_email" => "Support email",
+        "email_sender_name" => "Email sender name",
+        "homepage_url" => "Homepage",
+        "logo_url" => "Logo",
+        "time_zone" => "Time zone",
+        "organisation_id" => "Organisation",
+        "short_name" => "Short name",
+        "full_name" => "Full name",
+        "current_password" | "email_current_password" => "Current password",
+        "new_password" => "New password",
+        "confirm_password" => "Password again",
+        "new_email" => "New email address",
+        "starts_at" => "Starts",
+        "ends_at" => "Ends",
+        "emails" => "Email addresses",
+        "addresses" => "Pasted addresses",
+        "file" => "CSV file",
+        "person" => "Email address or provider:remote_id",
+        "identity" => "Identity",
+        "kind" => "What to do",
+        "courses" => "Courses",
+        "test_email" => "Address to test",
+        _ => "",
+    };
+    if !known.is_empty() {
+        return known.to_string();
+    }
+    let words = field.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

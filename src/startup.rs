@@ -125,6 +125,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
             .build();
         App::new()
             .wrap(from_fn(app_web::csrf::guard))
+            .wrap(from_fn(app_web::error::with_navigation))
             .wrap(sessions)
             .wrap(
                 DefaultHeaders::new()

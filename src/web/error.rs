@@ -2,8 +2,11 @@
 //! their message for people; anything unexpected is logged with its cause chain and
 //! shown as a plain 500 page.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
@@ -59,6 +62,41 @@ struct OtherErrorPage {
     message: String,
 }
 
+/// What an error page says, kept on the response so that it can be shown again with the
+/// signed-in person's navigation (see `with_navigation`).
+#[derive(Debug, Clone)]
+pub enum ErrorView {
+    NotFound(String),
+    Forbidden(String),
+    Internal,
+    Other {
+        status: u16,
+        title: String,
+        message: String,
+    },
+}
+
+impl ErrorView {
+    pub fn render(&self, page: Page) -> Result<String, askama::Error> {
+        match self.clone() {
+            ErrorView::NotFound(message) => NotFoundPage { page, message }.render(),
+            ErrorView::Forbidden(message) => ForbiddenPage { page, message }.render(),
+            ErrorView::Internal => InternalErrorPage { page }.render(),
+            ErrorView::Other {
+                status,
+                title,
+                message,
+            } => OtherErrorPage {
+                page,
+                status,
+                title,
+                message,
+            }
+            .render(),
+        }
+    }
+}
+
 impl AppError {
     fn log(&self) {
         match self {
@@ -68,23 +106,21 @@ impl AppError {
         }
     }
 
-    fn render_page(&self) -> Result<String, askama::Error> {
-        let page = Page::anonymous();
+    fn view(&self) -> ErrorView {
         match self {
-            AppError::PageNotFound => NotFoundPage { page, message: "There is nothing at this address.".into() }.render(),
-            AppError::Service(e @ Error::NotFound(_)) => NotFoundPage { page, message: format!("{}.", capitalise(&e.public_message())) }.render(),
+            AppError::PageNotFound => ErrorView::NotFound("There is nothing at this address.".into()),
+            AppError::Service(e @ Error::NotFound(_)) => {
+                ErrorView::NotFound(format!("{}.", capitalise(&e.public_message())))
+            }
             AppError::Service(e @ (Error::Forbidden(_) | Error::NotAllowedToEnroll)) => {
-                ForbiddenPage { page, message: e.public_message() }.render()
+                ErrorView::Forbidden(e.public_message())
             }
-            AppError::CsrfRejected => ForbiddenPage {
-                page,
-                message: "This form has expired or did not come from this site. Go back, reload the page and try again."
+            AppError::CsrfRejected => ErrorView::Forbidden(
+                "This form has expired or did not come from this site. Go back, reload the page and try again."
                     .into(),
-            }
-            .render(),
-            AppError::Service(Error::Internal(_)) | AppError::Template(_) => InternalErrorPage { page }.render(),
-            AppError::Service(e) => OtherErrorPage {
-                page,
+            ),
+            AppError::Service(Error::Internal(_)) | AppError::Template(_) => ErrorView::Internal,
+            AppError::Service(e) => ErrorView::Other {
                 status: e.status(),
                 title: match e.status() {
                     400 => "Please check what you entered".into(),
@@ -94,11 +130,40 @@ impl AppError {
                     _ => "Something is not right".into(),
                 },
                 message: e.public_message(),
-            }
-            .render(),
-            AppError::SignInRequired { .. } => Ok(String::new()),
+            },
+            AppError::SignInRequired { .. } => ErrorView::Internal,
         }
     }
+}
+
+const FALLBACK_PAGE: &str = "<!doctype html><title>Error</title><h1>Something went wrong</h1>";
+
+/// Shows an error page again with the navigation of the person signed in, so that a
+/// refusal or a missing page is not a dead end.
+pub async fn with_navigation(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let Some(view) = response.response().extensions().get::<ErrorView>().cloned() else {
+        return Ok(response.map_into_boxed_body());
+    };
+    let identity = super::auth::load_identity(response.request()).await.ok().flatten();
+    let Some(identity) = identity else {
+        return Ok(response.map_into_boxed_body());
+    };
+    let page = Page::for_request(response.request(), Some(&identity));
+    let Ok(body) = view.render(page) else {
+        return Ok(response.map_into_boxed_body());
+    };
+    let (request, old) = response.into_parts();
+    let mut shown = HttpResponse::build(old.status());
+    for (name, value) in old.headers() {
+        if name != header::CONTENT_LENGTH {
+            shown.insert_header((name.clone(), value.clone()));
+        }
+    }
+    Ok(ServiceResponse::new(request, shown.body(body)))
 }
 
 fn capitalise(text: &str) -> String {
@@ -133,14 +198,17 @@ impl ResponseError for AppError {
                 .insert_header((header::LOCATION, location))
                 .finish();
         }
-        let body = self.render_page().unwrap_or_else(|e| {
+        let view = self.view();
+        let body = view.render(Page::anonymous()).unwrap_or_else(|e| {
             tracing::error!(error = ?e, "error page rendering failed");
-            "<!doctype html><title>Error</title><h1>Something went wrong</h1>".to_string()
+            FALLBACK_PAGE.to_string()
         });
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self, AppError::Service(Error::Busy(_))) {
             response.insert_header((header::RETRY_AFTER, "5"));
         }
-        response.content_type(ContentType::html()).body(body)
+        let mut response = response.content_type(ContentType::html()).body(body);
+        response.extensions_mut().insert(view);
+        response
     }
 }

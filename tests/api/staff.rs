@@ -115,7 +115,7 @@ async fn organisation_form_validation_names_fields_keeps_input_writes_nothing() 
         )
         .await;
     assert_eq!(response.status, StatusCode::BAD_REQUEST);
-    response.assert_contains("short name");
+    response.assert_contains("<a href=\"#f-short_name\">Short name</a>");
     response.assert_contains("may contain only letters");
     response.assert_contains("value=\"bad name!\"");
     response.assert_contains("is required");
