@@ -9,8 +9,9 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 export const WIDTHS = [1280, 390];
 
-/// Runs axe at both widths; fails on serious or critical findings, naming them.
-export async function checkPage(page, name) {
+/// Runs axe at both widths; fails on serious or critical findings, naming them. With
+/// `shotPath(width)`, a full-page screenshot is saved at each width too.
+export async function checkPage(page, name, shotPath) {
   const original = page.viewportSize();
   for (const width of WIDTHS) {
     await page.setViewportSize({ width, height: 900 });
@@ -22,6 +23,7 @@ export async function checkPage(page, name) {
     const described = bad.map((v) =>
       `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('\n  ')}`);
     assert.equal(bad.length, 0, `axe on ${name} at ${width}px:\n${described.join('\n')}`);
+    if (shotPath) await page.screenshot({ path: shotPath(width), fullPage: true });
     if (width < 600) {
       const overflow = await page.evaluate(() =>
         document.documentElement.scrollWidth - document.documentElement.clientWidth);

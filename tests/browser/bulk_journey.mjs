@@ -22,7 +22,8 @@ const context = await browser.newContext({ bypassCSP: true, acceptDownloads: tru
 const page = await context.newPage();
 page.setDefaultTimeout(20000);
 const step = (name) => console.log(`- ${name}`);
-const shot = (name) => page.screenshot({ path: `${shots}/bulk-${name}.png`, fullPage: true });
+// Every key page is checked with axe and saved at both widths.
+const shot = (name) => checkPage(page, name, (width) => `${shots}/bulk-${name}-${width}.png`);
 const nav = () => page.getByRole('banner');
 
 async function signIn(email, password) {
@@ -130,7 +131,7 @@ try {
   await shot('5-pre-enrolments');
   console.log('ok');
 } catch (error) {
-  await shot('failure').catch(() => {});
+  await page.screenshot({ path: `${shots}/bulk-failure.png`, fullPage: true }).catch(() => {});
   console.error(error);
   process.exitCode = 1;
 } finally {

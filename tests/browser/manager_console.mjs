@@ -4,6 +4,7 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { checkPage } from './a11y.mjs';
 
 const base = process.env.APP_URL;
 const shots = process.env.SHOTS || 'target/browser';
@@ -13,7 +14,8 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
 });
-const context = await browser.newContext({ acceptDownloads: true });
+// axe is injected into the pages, whose policy allows no script of their own.
+const context = await browser.newContext({ bypassCSP: true, acceptDownloads: true });
 const page = await context.newPage();
 page.setDefaultTimeout(15000);
 // The content security policy must not block anything the pages themselves use.
@@ -24,7 +26,8 @@ page.on('console', (message) => {
   }
 });
 const step = (name) => console.log(`- ${name}`);
-const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+// Every key page is checked with axe and saved at both widths.
+const shot = (name) => checkPage(page, name, (width) => `${shots}/manager-${name}-${width}.png`);
 
 try {
   step('sign in as the demo manager');
@@ -122,7 +125,7 @@ try {
   assert.deepEqual(blocked, []);
   console.log('ok');
 } catch (error) {
-  await shot('failure').catch(() => {});
+  await page.screenshot({ path: `${shots}/manager-failure.png`, fullPage: true }).catch(() => {});
   console.error(error);
   process.exitCode = 1;
 } finally {

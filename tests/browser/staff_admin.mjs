@@ -4,6 +4,7 @@
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { checkPage } from './a11y.mjs';
 
 const base = process.env.APP_URL;
 const shots = process.env.SHOTS || 'target/browser';
@@ -13,10 +14,12 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
 });
-const page = await (await browser.newContext()).newPage();
+// axe is injected into the pages, whose policy allows no script of their own.
+const page = await (await browser.newContext({ bypassCSP: true, acceptDownloads: true })).newPage();
 page.setDefaultTimeout(15000);
 const step = (name) => console.log(`- ${name}`);
-const shot = (name) => page.screenshot({ path: `${shots}/staff-${name}.png`, fullPage: true });
+// Every key page is checked with axe and saved at both widths.
+const shot = (name) => checkPage(page, name, (width) => `${shots}/staff-${name}-${width}.png`);
 const nav = () => page.getByRole('banner');
 
 try {
@@ -74,7 +77,7 @@ try {
   await shot('5-user');
   console.log('ok');
 } catch (error) {
-  await shot('failure').catch(() => {});
+  await page.screenshot({ path: `${shots}/staff-failure.png`, fullPage: true }).catch(() => {});
   console.error(error);
   process.exitCode = 1;
 } finally {
