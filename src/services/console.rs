@@ -7,7 +7,7 @@ use chrono::Utc;
 use diesel::{Connection, PgConnection};
 
 use super::ServiceContext;
-use super::invitations::{self, SentInvitation};
+use super::invitations;
 use crate::domain::invitation_status::Channel;
 use crate::domain::{EmailAddress, EmailPatterns};
 use crate::error::{Error, Result};
@@ -189,20 +189,144 @@ pub fn audit_log(
     Ok(audit::list(conn, &filter, page)?)
 }
 
-/// What happened to each pasted address.
-#[derive(Debug, Default)]
-pub struct InviteReport {
-    pub invited: Vec<SentInvitation>,
-    pub problems: Vec<(String, String)>,
+/// What happened to one pasted address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InviteOutcome {
+    Sent,
+    /// Sent, though the address matches none of the catalog's patterns (allowed).
+    SentOutsidePatterns,
+    /// Sent, though the catalog has fewer places left than people invited.
+    SentBeyondPlaces,
+    AlreadyInvited,
+    AlreadyLearner,
+    Invalid(String),
+    /// Appears earlier in the same list.
+    Repeated,
+    Refused(String),
 }
 
-/// Splits pasted text into addresses: one per line, or separated by commas, semicolons or spaces.
+impl InviteOutcome {
+    pub fn was_sent(&self) -> bool {
+        matches!(
+            self,
+            Self::Sent | Self::SentOutsidePatterns | Self::SentBeyondPlaces
+        )
+    }
+
+    /// In words, for the list shown after sending.
+    pub fn words(&self) -> String {
+        match self {
+            Self::Sent => "invitation sent".into(),
+            Self::SentOutsidePatterns => {
+                "invitation sent (the address matches none of the catalog's email patterns)".into()
+            }
+            Self::SentBeyondPlaces => {
+                "invitation sent, but the catalog has no place left for them to join yet".into()
+            }
+            Self::AlreadyInvited => {
+                "not sent: already invited and the invitation is still waiting".into()
+            }
+            Self::AlreadyLearner => "not sent: already a learner of this catalog".into(),
+            Self::Invalid(why) => format!("not sent: {why}"),
+            Self::Repeated => "not sent again: appears earlier in the list".into(),
+            Self::Refused(why) => format!("not sent: {why}"),
+        }
+    }
+}
+
+/// What happened to each pasted address, in the order typed.
+#[derive(Debug, Default)]
+pub struct InviteReport {
+    pub entries: Vec<(String, InviteOutcome)>,
+}
+
+impl InviteReport {
+    pub fn sent(&self) -> usize {
+        self.entries.iter().filter(|(_, o)| o.was_sent()).count()
+    }
+
+    pub fn not_sent(&self) -> usize {
+        self.entries.len() - self.sent()
+    }
+
+    /// The addresses that were not sent, for the box to correct them in.
+    pub fn not_sent_addresses(&self) -> String {
+        self.entries
+            .iter()
+            .filter(|(_, o)| !o.was_sent())
+            .map(|(address, _)| address.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Splits pasted text into entries: one per line, or separated by commas or semicolons.
+/// Whatever stands between separators is one entry, so text that is not an address is
+/// reported once, whole.
 pub fn split_addresses(text: &str) -> Vec<String> {
-    text.split(|c: char| c == ',' || c == ';' || c.is_whitespace())
+    text.split(['\n', ',', ';'])
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// What a manager should know before sending: addresses outside the catalog's patterns,
+/// and more people than places left.
+#[derive(Debug, Default, Clone)]
+pub struct InviteWarnings {
+    pub outside_patterns: Vec<String>,
+    /// (places left, valid addresses to invite) when the second is larger.
+    pub beyond_places: Option<(i64, usize)>,
+}
+
+impl InviteWarnings {
+    pub fn is_empty(&self) -> bool {
+        self.outside_patterns.is_empty() && self.beyond_places.is_none()
+    }
+}
+
+fn places_left(conn: &mut PgConnection, catalog: &Catalog) -> Result<Option<i64>> {
+    if catalog.user_limit <= 0 {
+        return Ok(None);
+    }
+    let active = learners::count_active(conn, catalog.id)?;
+    Ok(Some((i64::from(catalog.user_limit) - active).max(0)))
+}
+
+/// Checks a pasted list before anything is sent.
+pub fn invite_warnings(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<InviteWarnings> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    let patterns = EmailPatterns::from_stored(
+        catalogs::patterns_of(conn, catalog.id)?
+            .iter()
+            .map(String::as_str),
+    );
+    let valid: Vec<EmailAddress> = split_addresses(text)
+        .iter()
+        .filter_map(|a| EmailAddress::parse(a).ok())
+        .collect();
+    let outside_patterns = if patterns.is_empty() {
+        Vec::new()
+    } else {
+        valid
+            .iter()
+            .filter(|a| !patterns.matches(a.as_str()))
+            .map(|a| a.as_str().to_string())
+            .collect()
+    };
+    let beyond_places = places_left(conn, catalog)?
+        .filter(|left| (valid.len() as i64) > *left)
+        .map(|left| (left, valid.len()));
+    Ok(InviteWarnings {
+        outside_patterns,
+        beyond_places,
+    })
 }
 
 /// Invites up to 50 pasted addresses; each is its own unit, so one bad address does
@@ -223,34 +347,72 @@ pub fn invite_many(
         return Err(Error::invalid(
             "emails",
             format!(
-                "{} addresses were pasted; at most {MAX_PASTED_INVITATIONS} can be invited here. Use a bulk invitation for more.",
+                "{} addresses were pasted; at most {MAX_PASTED_INVITATIONS} can be invited here. Use a bulk list for more.",
                 addresses.len()
             ),
         ));
     }
+    let patterns = EmailPatterns::from_stored(
+        catalogs::patterns_of(conn, catalog.id)?
+            .iter()
+            .map(String::as_str),
+    );
+    let mut places = places_left(conn, catalog)?;
     let mut report = InviteReport::default();
     let mut seen = std::collections::HashSet::new();
     for raw in addresses {
-        let normalised = raw.to_lowercase();
-        if !seen.insert(normalised) {
-            report
-                .problems
-                .push((raw, "appears more than once in the list".into()));
+        let email = match EmailAddress::parse(&raw) {
+            Ok(email) => email,
+            Err(e) => {
+                report
+                    .entries
+                    .push((raw, InviteOutcome::Invalid(e.to_string())));
+                continue;
+            }
+        };
+        if !seen.insert(email.as_str().to_string()) {
+            report.entries.push((raw, InviteOutcome::Repeated));
             continue;
         }
         // A savepoint per address: a refusal leaves the others in place.
-        match conn.transaction(|conn| {
-            invitations::create(conn, ctx, actor, catalog.id, &raw, Channel::Manual)
+        let outcome = match conn.transaction(|conn| {
+            invitations::create(
+                conn,
+                ctx,
+                actor,
+                catalog.id,
+                email.as_str(),
+                Channel::Manual,
+            )
         }) {
-            Ok(sent) => report.invited.push(sent),
+            Ok(_) => {
+                let beyond = places.is_some_and(|left| left <= 0);
+                places = places.map(|left| left - 1);
+                if beyond {
+                    InviteOutcome::SentBeyondPlaces
+                } else if !patterns.is_empty() && !patterns.matches(email.as_str()) {
+                    InviteOutcome::SentOutsidePatterns
+                } else {
+                    InviteOutcome::Sent
+                }
+            }
             Err(Error::Internal(e)) => return Err(Error::Internal(e)),
             Err(e @ Error::CatalogUnavailable(_)) => return Err(e),
-            Err(Error::Invalid(errors)) => report.problems.push((
-                raw,
-                errors.get("email").unwrap_or("is not valid").to_string(),
-            )),
-            Err(e) => report.problems.push((raw, e.public_message())),
-        }
+            Err(Error::InvitationExists(_)) => {
+                let accepted = invitation_rows::find_open(conn, catalog.id, email.as_str())?
+                    .is_some_and(|i| i.accepted_at.is_some());
+                if accepted {
+                    InviteOutcome::AlreadyLearner
+                } else {
+                    InviteOutcome::AlreadyInvited
+                }
+            }
+            Err(Error::Invalid(errors)) => {
+                InviteOutcome::Invalid(errors.get("email").unwrap_or("is not valid").to_string())
+            }
+            Err(e) => InviteOutcome::Refused(e.public_message()),
+        };
+        report.entries.push((email.as_str().to_string(), outcome));
     }
     Ok(report)
 }

@@ -148,7 +148,10 @@ pub async fn with_navigation(
     let Some(view) = response.response().extensions().get::<ErrorView>().cloned() else {
         return Ok(response.map_into_boxed_body());
     };
-    let identity = super::auth::load_identity(response.request()).await.ok().flatten();
+    let identity = super::auth::load_identity(response.request())
+        .await
+        .ok()
+        .flatten();
     let Some(identity) = identity else {
         return Ok(response.map_into_boxed_body());
     };

@@ -13,6 +13,7 @@ mod helpers;
 mod journey;
 mod mail;
 mod migrations;
+mod pages;
 mod pre_enrollment;
 mod process;
 mod rules;

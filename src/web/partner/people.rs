@@ -15,13 +15,21 @@ use crate::models::enrollments::LicenceRow;
 use crate::models::invitations::{Invitation, InvitationFilter};
 use crate::models::partners::Partner;
 use crate::models::{PageRequest, Paginated};
-use crate::services::console::{self, InviteReport, LearnerListing, MAX_PASTED_INVITATIONS};
+use crate::services::console::{
+    self, InviteReport, InviteWarnings, LearnerListing, MAX_PASTED_INVITATIONS,
+};
 use crate::services::exports::{self, ExportKind};
 use crate::services::{ServiceContext, enrollments, invitations};
 use crate::web::auth::ManagerOrStaff;
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, render, render_invalid, see_other};
 use crate::web::session::TypedSession;
+
+/// The least time between two sends of one invitation, as the services apply it.
+fn resend_interval(req: &HttpRequest) -> chrono::Duration {
+    req.app_data::<web::Data<ServiceContext>>()
+        .map_or(chrono::Duration::zero(), |ctx| ctx.resend_interval)
+}
 
 fn base(partner: &Partner, catalog_id: i64) -> String {
     format!("/partner/{}/catalogs/{catalog_id}", partner.code)
@@ -40,8 +48,10 @@ struct InvitationsPage {
     emails: String,
     errors: FieldErrors,
     report: Option<InviteReport>,
+    warnings: Option<InviteWarnings>,
     max_pasted: usize,
     now: chrono::DateTime<chrono::Utc>,
+    resend_interval: chrono::Duration,
 }
 
 impl InvitationsPage {
@@ -63,6 +73,11 @@ impl InvitationsPage {
     fn status(&self, invitation: &Invitation) -> InvitationStatus {
         invitation.status_at(self.now)
     }
+    /// When an invitation just sent may be sent again, if not yet.
+    fn resend_at(&self, invitation: &Invitation) -> Option<String> {
+        let at = invitation.last_sent_at? + self.resend_interval;
+        (at > self.now).then(|| local(&self.partner, &at))
+    }
 }
 
 #[derive(Deserialize)]
@@ -74,12 +89,14 @@ struct InvitationQuery {
     page: Option<i64>,
 }
 
-/// The invite form as it is shown again: what was typed and what was wrong with it.
+/// The invite form as it is shown again: what was typed, what was wrong with it, what
+/// was sent, or what to know before sending.
 #[derive(Default)]
 struct TypedInvites {
     emails: String,
     errors: FieldErrors,
     report: Option<InviteReport>,
+    warnings: Option<InviteWarnings>,
 }
 
 async fn invitations_page(
@@ -94,6 +111,7 @@ async fn invitations_page(
         emails,
         errors,
         report,
+        warnings,
     } = typed;
     let actor = who.actor();
     let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
@@ -125,8 +143,10 @@ async fn invitations_page(
         emails,
         errors,
         report,
+        warnings,
         max_pasted: MAX_PASTED_INVITATIONS,
         now: chrono::Utc::now(),
+        resend_interval: resend_interval(req),
     })
 }
 
@@ -146,13 +166,15 @@ async fn list_invitations(
 struct InviteForm {
     #[serde(default)]
     emails: String,
+    /// Set by "Send anyway" once the warnings were shown.
+    #[serde(default)]
+    confirmed: String,
 }
 
 #[post("/partner/{code}/catalogs/{id}/invitations")]
 async fn invite(
     req: HttpRequest,
     who: ManagerOrStaff,
-    session: TypedSession,
     db: web::Data<Db>,
     ctx: web::Data<ServiceContext>,
     path: web::Path<(String, i64)>,
@@ -160,52 +182,64 @@ async fn invite(
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (code, id) = path.into_inner();
-    let (partner, catalog) = scope(&db, &actor, code.clone(), Some(id)).await?;
+    let (_, catalog) = scope(&db, &actor, code.clone(), Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
-    let text = form.into_inner().emails;
-    let (typed, ctx) = (text.clone(), ctx.get_ref().clone());
+    let form = form.into_inner();
+    let text = form.emails;
     let query = InvitationQuery {
         status: String::new(),
         q: String::new(),
         page: None,
     };
+    // Before sending: what the manager should know, asked once.
+    if form.confirmed != "1" {
+        let (check_actor, check_catalog, typed) = (actor.clone(), catalog.clone(), text.clone());
+        let warnings = db
+            .run(move |conn| console::invite_warnings(conn, &check_actor, &check_catalog, &typed))
+            .await?;
+        if !warnings.is_empty() {
+            let shown = TypedInvites {
+                emails: text,
+                warnings: Some(warnings),
+                ..TypedInvites::default()
+            };
+            return render(&invitations_page(&req, &who, &db, (code, id), &query, shown).await?);
+        }
+    }
+    let (typed, ctx) = (text.clone(), ctx.get_ref().clone());
     let outcome = db
         .transaction(move |conn| console::invite_many(conn, &ctx, &actor, &catalog, &typed))
         .await;
-    // Shown again: what went wrong, with what is left to correct in the box.
-    let shown_again = match outcome {
-        Ok(report) if report.problems.is_empty() => {
-            let n = report.invited.len();
-            session.success(format!(
-                "{n} invitation{} sent.",
-                if n == 1 { "" } else { "s" }
-            ));
-            return Ok(see_other(&format!("{}/invitations", base(&partner, id))));
-        }
-        // The others were sent; only the refused addresses stay in the box.
-        Ok(report) => TypedInvites {
-            emails: report
-                .problems
-                .iter()
-                .map(|(email, _)| email.as_str())
-                .collect::<Vec<_>>()
-                .join("\n"),
-            errors: FieldErrors::new(),
-            report: Some(report),
-        },
-        Err(Error::Invalid(errors)) => TypedInvites {
-            emails: text,
-            errors,
-            report: None,
-        },
-        Err(e @ Error::CatalogUnavailable(_)) => TypedInvites {
-            emails: text,
-            errors: FieldErrors::single("emails", e.public_message()),
-            report: None,
-        },
+    let (shown, status) = match outcome {
+        // Every address with its outcome; what was not sent stays in the box to correct.
+        Ok(report) => (
+            TypedInvites {
+                emails: report.not_sent_addresses(),
+                report: Some(report),
+                ..TypedInvites::default()
+            },
+            actix_web::http::StatusCode::OK,
+        ),
+        Err(Error::Invalid(errors)) => (
+            TypedInvites {
+                emails: text,
+                errors,
+                ..TypedInvites::default()
+            },
+            actix_web::http::StatusCode::BAD_REQUEST,
+        ),
+        Err(e @ Error::CatalogUnavailable(_)) => (
+            TypedInvites {
+                emails: text,
+                errors: FieldErrors::single("emails", e.public_message()),
+                ..TypedInvites::default()
+            },
+            actix_web::http::StatusCode::CONFLICT,
+        ),
         Err(e) => return Err(e.into()),
     };
-    render_invalid(&invitations_page(&req, &who, &db, (code, id), &query, shown_again).await?)
+    let page = invitations_page(&req, &who, &db, (code, id), &query, shown).await?;
+    crate::web::page::render_status(status, &page)
 }
 
 #[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/resend")]

@@ -432,7 +432,7 @@ async fn managers_invitation_emails_are_capped_per_partner_and_hour() {
         .await;
     answer.assert_contains("2 invitation(s) sent");
     answer.assert_contains(
-        "c@example.org</strong>: Your organisation has sent 2 invitation emails in the last hour",
+        "c@example.org</strong>: not sent: Your organisation has sent 2 invitation emails in the last hour",
     );
     assert_eq!(app.count("invitations").await, 2);
     // Staff are not limited.

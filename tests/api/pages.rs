@@ -1,0 +1,77 @@
+//! What people see: feedback after each action, warnings before sending, refusals that
+//! say where to go next.
+
+use diesel::prelude::*;
+use partner_catalog::models::schema::catalogs;
+use reqwest::StatusCode;
+
+use crate::hardening::signed_in_manager;
+use crate::helpers::spawn_app;
+use crate::journey::setup;
+
+#[tokio::test]
+async fn before_sending_a_manager_is_warned_of_addresses_outside_the_patterns_and_past_the_places()
+{
+    let app = spawn_app().await;
+    let s = setup(&app, Some(r".*@example\.org")).await;
+    let catalog_id = s.catalog_id;
+    app.db
+        .run(move |conn| {
+            diesel::update(catalogs::table.find(catalog_id))
+                .set(catalogs::user_limit.eq(1))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let manager = signed_in_manager(&app).await;
+    let page = format!("/partner/acme/catalogs/{catalog_id}/invitations");
+    let warned = manager
+        .post(&page, &[("emails", "a@example.org\nb@elsewhere.com")])
+        .await;
+    assert_eq!(warned.status, StatusCode::OK);
+    warned.assert_contains("Before sending, please check");
+    warned.assert_contains("match none of the catalog's email patterns: b@elsewhere.com");
+    warned.assert_contains("1 place(s) left and you are inviting 2 people");
+    warned.assert_contains("name=\"confirmed\" value=\"1\"");
+    warned.assert_contains("a@example.org\nb@elsewhere.com</textarea>");
+    assert_eq!(
+        app.count("invitations").await,
+        0,
+        "nothing sent before confirming"
+    );
+
+    let sent = manager
+        .post(
+            &page,
+            &[
+                ("emails", "a@example.org\nb@elsewhere.com"),
+                ("confirmed", "1"),
+            ],
+        )
+        .await;
+    sent.assert_contains("2 invitation(s) sent.");
+    sent.assert_contains("<strong>a@example.org</strong>: invitation sent");
+    sent.assert_contains(
+        "<strong>b@elsewhere.com</strong>: invitation sent, but the catalog has no place left",
+    );
+    assert_eq!(app.count("invitations").await, 2);
+}
+
+#[tokio::test]
+async fn a_refusal_keeps_the_navigation_of_the_person_signed_in_and_says_where_to_go() {
+    let app = spawn_app().await;
+    setup(&app, None).await;
+    app.signed_in_learner().await;
+    let refused = app.get("/partner/acme").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    refused.assert_contains("href=\"/my\">My catalogs</a>");
+    refused.assert_contains("Signed in as");
+    refused.assert_contains("Go to your start page");
+    let missing = app.get("/nowhere").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    missing.assert_contains("Signed in as");
+    // Anonymous visitors are offered to sign in.
+    let anonymous = app.another_browser().get("/nowhere").await;
+    anonymous.assert_contains("href=\"/login\">Sign in</a>");
+}
