@@ -53,6 +53,8 @@ pub struct Settings {
     pub invitation_emails_per_partner_per_hour: i64,
     /// Longest one email may take to hand over to the SMTP server, all steps together.
     pub email_send_timeout_seconds: u64,
+    /// Where learners follow a course, with `{course_key}` in it.
+    pub course_url_template: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +158,15 @@ impl Settings {
                 1_000,
             )?,
             email_send_timeout_seconds: parse_var("EMAIL_SEND_TIMEOUT_SECONDS", 60)?,
+            course_url_template: match var("COURSE_URL_TEMPLATE") {
+                Some(template) if !template.contains("{course_key}") => {
+                    return Err(SettingsError::Invalid {
+                        name: "COURSE_URL_TEMPLATE",
+                        reason: "must contain {course_key}".into(),
+                    });
+                }
+                other => other,
+            },
         })
     }
 
@@ -189,6 +200,7 @@ impl Settings {
             password_hashing_queue: 64,
             invitation_emails_per_partner_per_hour: 1_000,
             email_send_timeout_seconds: 10,
+            course_url_template: None,
         }
     }
 

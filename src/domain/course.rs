@@ -86,6 +86,23 @@ impl CourseMode {
     pub fn is_paid_mode(mode: &str) -> bool {
         mode != AUDIT && mode != HONOR
     }
+
+    /// A mode as learners read it.
+    pub fn in_words(mode: &str) -> String {
+        match mode {
+            AUDIT => "free access".into(),
+            HONOR => "free access with an honour certificate".into(),
+            VERIFIED => "full access with certificate".into(),
+            "professional" | "no-id-professional" => {
+                "full professional access with certificate".into()
+            }
+            "credit" => "full access for credit".into(),
+            other if Self::is_paid_mode(other) => {
+                format!("full access ({})", other.replace(['-', '_'], " "))
+            }
+            other => format!("free access ({})", other.replace(['-', '_'], " ")),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

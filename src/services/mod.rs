@@ -57,6 +57,8 @@ pub struct ServiceContext {
     pub pending_enrollment_ttl: chrono::Duration,
     /// Bulk jobs of managers with more rows than this wait for staff approval.
     pub bulk_approval_threshold: usize,
+    /// Where a course is followed, with `{course_key}` in it; none: the app's own page.
+    pub course_url_template: Option<String>,
 }
 
 impl ServiceContext {
@@ -74,6 +76,19 @@ impl ServiceContext {
             patterns: patterns::PatternCache::default(),
             pending_enrollment_ttl: chrono::Duration::days(settings.pending_enrollment_ttl_days),
             bulk_approval_threshold: settings.bulk_approval_threshold,
+            course_url_template: settings.course_url_template.clone(),
+        }
+    }
+
+    /// Where a learner follows a course: `COURSE_URL_TEMPLATE` with the key filled in, or
+    /// this application's page about the course.
+    pub fn course_url(&self, course_key: &str, course_id: i64) -> String {
+        match &self.course_url_template {
+            Some(template) => template.replace(
+                "{course_key}",
+                &url::form_urlencoded::byte_serialize(course_key.as_bytes()).collect::<String>(),
+            ),
+            None => format!("/my/courses/{course_id}"),
         }
     }
 }

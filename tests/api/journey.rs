@@ -203,11 +203,17 @@ async fn a_newcomer_registers_from_the_link_accepts_and_enrols_in_a_paid_course(
         &[],
     )
     .await
-    .assert_redirect_to("/my");
+    .assert_redirect_to(&format!("/my#course-{}-{}", s.catalog_id, s.paid_course));
     let my = app.get("/my").await;
-    my.assert_contains("Access granted");
-    my.assert_contains("enrolled (verified)");
-    my.assert_contains("through a licence");
+    my.assert_contains(
+        "You are enrolled in Course course-v1:ACMEx+PAID+1 with full access with certificate",
+    );
+    my.assert_contains("full access with certificate");
+    my.assert_contains("with a paid seat");
+    my.assert_contains(&format!(
+        "href=\"/my/courses/{}\">Go to course",
+        s.paid_course
+    ));
     app.post(
         &format!(
             "/my/catalogs/{}/courses/{}/enrol",
@@ -216,8 +222,12 @@ async fn a_newcomer_registers_from_the_link_accepts_and_enrols_in_a_paid_course(
         &[],
     )
     .await
-    .assert_redirect_to("/my");
-    app.get("/my").await.assert_contains("enrolled (audit)");
+    .assert_redirect_to(&format!("/my#course-{}-{}", s.catalog_id, s.open_course));
+    app.get("/my").await.assert_contains("with free access");
+    // "Go to course" opens the course's page when no learning platform is configured.
+    let course = app.get(&format!("/my/courses/{}", s.paid_course)).await;
+    course.assert_contains("full access with certificate");
+    course.assert_contains("academy@acme.example");
 
     // The link now says it was accepted.
     app.get(&format!("/invitations/{token}"))
@@ -278,9 +288,9 @@ async fn when_the_paid_seats_are_used_up_a_learner_is_kept_at_audit_or_refused()
             .await;
         let my = browser.get("/my").await;
         if n == 0 {
-            my.assert_contains("Access granted");
+            my.assert_contains("with full access with certificate");
         } else {
-            my.assert_contains("You keep access at audit");
+            my.assert_contains("No paid seat is left for Course course-v1:ACMEx+PAID+1: you keep free access meanwhile. Ask academy@acme.example for one.");
         }
     }
     let token = invite(&app, s.catalog_id, "third@example.org").await;
@@ -301,9 +311,18 @@ async fn when_the_paid_seats_are_used_up_a_learner_is_kept_at_audit_or_refused()
         &[],
     )
     .await;
-    app.get("/my")
-        .await
-        .assert_contains("this catalog has no paid seats left for this course");
+    let my = app.get("/my").await;
+    my.assert_contains(
+        "No paid seat is left for Course course-v1:ACMEx+PAID+1. Ask academy@acme.example for one.",
+    );
+    // No Enrol button that can only fail; the page says whom to ask.
+    assert!(
+        !my.body
+            .contains(&format!("courses/{}/enrol", s.paid_course)),
+        "{}",
+        my.body
+    );
+    my.assert_contains("No paid seat is left for this course");
 }
 
 #[tokio::test]

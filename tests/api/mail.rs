@@ -282,11 +282,10 @@ async fn an_invitation_is_delivered_over_smtp_and_its_link_leads_to_an_enrolment
         &[],
     )
     .await
-    .assert_redirect_to("/my");
+    .assert_redirect_to(&format!("/my#course-{}-{}", f.catalog_id, f.paid_course));
     let my = app.get("/my").await;
-    my.assert_contains("Access granted");
-    my.assert_contains("enrolled (verified)");
-    my.assert_contains("through a licence");
+    my.assert_contains("with full access with certificate");
+    my.assert_contains("with a paid seat");
 }
 
 #[tokio::test]

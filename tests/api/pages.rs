@@ -75,3 +75,69 @@ async fn a_refusal_keeps_the_navigation_of_the_person_signed_in_and_says_where_t
     let anonymous = app.another_browser().get("/nowhere").await;
     anonymous.assert_contains("href=\"/login\">Sign in</a>");
 }
+
+#[tokio::test]
+async fn an_invitation_into_a_full_catalog_says_so_before_any_form() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let token = crate::journey::invite(&app, s.catalog_id, "late@example.org").await;
+    let catalog_id = s.catalog_id;
+    app.db
+        .run(move |conn| {
+            diesel::update(catalogs::table.find(catalog_id))
+                .set(catalogs::user_limit.eq(1))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let first = crate::journey::invite(&app, s.catalog_id, "first@example.org").await;
+    app.another_browser()
+        .post(
+            &format!("/invitations/{first}/register"),
+            &[
+                ("full_name", "First"),
+                ("password", "a long password 1"),
+                ("confirm_password", "a long password 1"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/my");
+    let page = app.get(&format!("/invitations/{token}")).await;
+    page.assert_contains("has no place left right now");
+    assert!(
+        !page.body.contains("Create account and accept"),
+        "no form that can only fail"
+    );
+    page.assert_contains("Decline the invitation");
+}
+
+#[tokio::test]
+async fn go_to_course_follows_the_learning_platform_address_when_one_is_set() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.course_url_template = Some("https://lms.example.org/courses/{course_key}/".into())
+    })
+    .await;
+    let s = setup(&app, None).await;
+    let token = crate::journey::invite(&app, s.catalog_id, "ada@example.org").await;
+    app.post(
+        &format!("/invitations/{token}/register"),
+        &[
+            ("full_name", "Ada"),
+            ("password", "a long password 1"),
+            ("confirm_password", "a long password 1"),
+        ],
+    )
+    .await;
+    app.post(
+        &format!(
+            "/my/catalogs/{}/courses/{}/enrol",
+            s.catalog_id, s.open_course
+        ),
+        &[],
+    )
+    .await;
+    app.get("/my").await.assert_contains(
+        "href=\"https://lms.example.org/courses/course-v1%3AACMEx%2BOPEN%2B1/\">Go to course",
+    );
+}

@@ -35,9 +35,9 @@ async fn my_catalogs(
     db: web::Data<Db>,
     ctx: web::Data<ServiceContext>,
 ) -> Result<HttpResponse, AppError> {
-    let (actor, cache) = (signed_in.0.actor(), ctx.patterns.clone());
+    let (actor, ctx) = (signed_in.0.actor(), ctx.get_ref().clone());
     let catalogs = db
-        .run(move |conn| learning::my_catalogs(conn, &cache, &actor))
+        .run(move |conn| learning::my_catalogs(conn, &ctx, &actor))
         .await?;
     let user = &signed_in.0.user;
     render(&MyCatalogsPage {
@@ -105,28 +105,59 @@ async fn enrol(
 ) -> Result<HttpResponse, AppError> {
     let actor = signed_in.0.actor();
     let (id, course_id) = path.into_inner();
-    let access = db
-        .transaction(move |conn| enrollments::request_course_access(conn, &actor, id, course_id))
+    let (access, about) = db
+        .transaction(move |conn| {
+            let access = enrollments::request_course_access(conn, &actor, id, course_id)?;
+            // Words about the course only for someone it concerns (refusals may not be).
+            let about = learning::course_in_catalog(conn, &actor, id, course_id).ok();
+            Ok((access, about))
+        })
         .await?;
+    let title = about
+        .as_ref()
+        .map_or_else(|| "the course".to_string(), |a| a.course.title.clone());
+    let ask = about
+        .as_ref()
+        .map(|a| a.support_email.clone())
+        .filter(|s| !s.is_empty())
+        .map_or_else(
+            || "Ask the catalog's manager for one.".to_string(),
+            |email| format!("Ask {email} for one."),
+        );
+    let words = crate::domain::CourseMode::in_words;
     match access {
-        CourseAccess::Open { mode } => session.success(format!("You are enrolled ({mode}).")),
-        CourseAccess::AlreadyPaid { mode } => session.success(format!("You already have full access ({mode}).")),
+        CourseAccess::Open { mode } | CourseAccess::AlreadyPaid { mode } => {
+            session.success(format!(
+                "You are enrolled in {title} with {}. Use “Go to course” to start.",
+                words(&mode)
+            ))
+        }
         CourseAccess::ExistingLicence { .. } | CourseAccess::Granted { .. } => {
-            session.success("Access granted: you are enrolled with full (verified) access.")
+            session.success(format!(
+                "You are enrolled in {title} with {}. Use “Go to course” to start.",
+                words(crate::domain::course::VERIFIED)
+            ))
         }
         CourseAccess::KeptAtMode { mode } => session.flash(
             FlashKind::Info,
             format!(
-                "You keep access at {mode}: this catalog's paid seats for courses are all in use. Ask the catalog's support contact for a seat."
+                "No paid seat is left for {title}: you keep {} meanwhile. {ask}",
+                words(&mode)
             ),
         ),
         refused @ CourseAccess::Refused(_) => {
             if let Err(e) = refused.into_result() {
-                session.error(e.public_message());
+                let message = match e {
+                    crate::error::Error::CourseLimitReached => {
+                        format!("No paid seat is left for {title}. {ask}")
+                    }
+                    other => other.public_message(),
+                };
+                session.error(message);
             }
         }
     }
-    Ok(see_other("/my"))
+    Ok(see_other(&format!("/my#course-{id}-{course_id}")))
 }
 
 #[post("/my/catalogs/{id}/leave")]
@@ -151,8 +182,31 @@ async fn leave(
     Ok(see_other("/my"))
 }
 
+#[derive(Template)]
+#[template(path = "learner/course.html")]
+struct CoursePage {
+    page: Page,
+    about: learning::CoursePage,
+}
+
+/// The page "Go to course" opens when no learning platform address is configured.
+#[get("/my/courses/{course_id}")]
+async fn course(
+    signed_in: SignedIn,
+    page: Page,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let (actor, course_id) = (signed_in.0.actor(), path.into_inner());
+    let about = db
+        .run(move |conn| learning::my_course(conn, &actor, course_id))
+        .await?;
+    render(&CoursePage { page, about })
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(my_catalogs)
+        .service(course)
         .service(join)
         .service(accept)
         .service(enrol)
