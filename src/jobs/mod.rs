@@ -332,7 +332,13 @@ mod tests {
         let handle = tokio::spawn(runner.run(async move {
             let _ = stopped.await;
         }));
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Until both kept running (panics are slow to report on a busy machine).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while (panics.load(Ordering::SeqCst) < 2 || counts.load(Ordering::SeqCst) < 5)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         stop.send(()).expect("stop");
         tokio::time::timeout(Duration::from_secs(5), handle)
             .await

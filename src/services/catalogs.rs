@@ -399,6 +399,7 @@ pub fn remove_course(
     actor: &Actor,
     catalog_id: i64,
     course_id: i64,
+    reason: Option<&str>,
 ) -> Result<()> {
     let catalog = find_locked(conn, actor, catalog_id)?;
     let before = course_order(conn, catalog_id)?;
@@ -413,7 +414,7 @@ pub fn remove_course(
         Subject::new("catalog", catalog_id).catalog(catalog.partner_id, catalog_id),
         Some(serde_json::json!({ "courses": before })),
         Some(serde_json::json!({ "courses": after })),
-        None,
+        reason,
     )?;
     Ok(())
 }

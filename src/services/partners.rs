@@ -299,6 +299,7 @@ pub fn unassign_manager(
     actor: &Actor,
     partner_id: i64,
     user_id: i64,
+    reason: Option<&str>,
 ) -> Result<()> {
     require_staff(actor)?;
     let user = users::find(conn, user_id)?;
@@ -312,7 +313,7 @@ pub fn unassign_manager(
         Subject::new("partner", partner_id).partner(partner_id),
         Some(serde_json::json!({ "user_id": user.id, "email": user.email })),
         None,
-        None,
+        reason,
     )?;
     Ok(())
 }

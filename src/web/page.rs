@@ -113,6 +113,23 @@ pub fn render_status<T: Template>(
         .body(body))
 }
 
+/// "Are you sure?" before a change that is hard to undo, with an optional reason for the
+/// audit log; the form posts to `action`.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+pub struct ConfirmPage {
+    pub page: Page,
+    pub title: String,
+    pub question: String,
+    pub action: String,
+    pub hidden: Vec<(&'static str, String)>,
+    pub button: String,
+    pub danger: bool,
+    pub back: String,
+    pub reason: String,
+    pub errors: crate::error::FieldErrors,
+}
+
 /// Post/redirect/get: answers a form with 303 to the page to show next.
 pub fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther()

@@ -141,3 +141,91 @@ async fn go_to_course_follows_the_learning_platform_address_when_one_is_set() {
         "href=\"https://lms.example.org/courses/course-v1%3AACMEx%2BOPEN%2B1/\">Go to course",
     );
 }
+
+/// The reason given for the newest audit entry of an action.
+async fn reason_of(app: &crate::helpers::TestApp, action: &str) -> Option<String> {
+    let action = action.to_string();
+    app.db
+        .run(move |conn| {
+            use partner_catalog::models::schema::audit_entries as a;
+            Ok(a::table
+                .filter(a::action.eq(action))
+                .order(a::id.desc())
+                .select(a::reason)
+                .first(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn changes_that_are_hard_to_undo_ask_first_and_keep_the_reason() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let courses = format!("/partner/acme/catalogs/{}/courses", s.catalog_id);
+    let removal = format!("{courses}/{}/remove", s.open_course);
+    let confirm = manager.get(&removal).await;
+    confirm.assert_contains("Remove Course course-v1:ACMEx+OPEN+1 from Sales Academy?");
+    let too_long = "x".repeat(501);
+    let refused = manager.post(&removal, &[("reason", &too_long)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    refused.assert_contains("Remove Course course-v1:ACMEx+OPEN+1");
+    manager
+        .post(&removal, &[("reason", "Replaced by the new edition")])
+        .await
+        .assert_redirect_to(&courses);
+    assert_eq!(
+        reason_of(&app, "catalog.course_remove").await.as_deref(),
+        Some("Replaced by the new edition")
+    );
+
+    let staff = app.another_browser();
+    staff
+        .sign_in("staff@example.org", "staff password 1")
+        .await
+        .assert_redirect_to("/");
+    let (partner_id, manager_id) = app
+        .db
+        .run(|conn| {
+            let partner = partner_catalog::models::partners::find_by_code(conn, "acme")?.unwrap();
+            let manager =
+                partner_catalog::models::users::find_by_email(conn, "manager@acme.example")?
+                    .unwrap();
+            Ok((partner.id, manager.id))
+        })
+        .await
+        .unwrap();
+    let unassign = format!("/staff/partners/{partner_id}/managers/{manager_id}/remove");
+    staff
+        .get(&unassign)
+        .await
+        .assert_contains("Remove manager@acme.example as a manager of ACME Corporation?");
+    staff
+        .post(&unassign, &[("reason", "Moved to another team")])
+        .await
+        .assert_redirect_to(&format!("/staff/partners/{partner_id}/edit"));
+    assert_eq!(
+        reason_of(&app, "partner.manager_unassign").await.as_deref(),
+        Some("Moved to another team")
+    );
+
+    let make_staff = staff
+        .get(&format!("/staff/users/{manager_id}/staff/confirm?value=1"))
+        .await;
+    make_staff.assert_contains("Make manager@acme.example staff?");
+    make_staff.assert_contains("name=\"is_staff\" value=\"1\"");
+    let deactivate = staff
+        .get(&format!("/staff/users/{manager_id}/active/confirm?value=0"))
+        .await;
+    deactivate.assert_contains("Deactivate manager@acme.example?");
+    assert_eq!(
+        staff
+            .get(&format!(
+                "/staff/users/{manager_id}/nonsense/confirm?value=1"
+            ))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+}

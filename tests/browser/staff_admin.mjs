@@ -35,7 +35,7 @@ try {
   await nav().getByRole('link', { name: 'Partners' }).click();
   await page.getByRole('cell', { name: /ACME Corporation/ }).waitFor();
   await page.getByRole('row', { name: /ACME Corporation/ }).getByRole('link', { name: 'Edit' }).click();
-  await page.getByRole('cell', { name: 'manager@example.com' }).waitFor();
+  await page.getByRole('cell', { name: 'manager@example.com', exact: true }).waitFor();
   await shot('2-partner');
 
   step('courses: twelve demo courses, one put into the shared pool');
@@ -72,9 +72,22 @@ try {
   await page.getByRole('searchbox').fill('staff@');
   await page.getByRole('button', { name: 'Search' }).click();
   await page.getByRole('link', { name: 'Open' }).click();
-  await page.getByRole('button', { name: 'Deactivate' }).click();
+  // One's own account offers no deactivation, and says why.
   await page.getByText('You cannot deactivate your own account.').waitFor();
+  assert.equal(await page.getByRole('link', { name: 'Deactivate…' }).count(), 0);
   await shot('5-user');
+
+  step('deactivating someone else asks first, with a reason for the audit log');
+  await nav().getByRole('link', { name: 'Users' }).click();
+  await page.getByRole('searchbox').fill('learner@');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('link', { name: 'Open' }).click();
+  await page.getByRole('link', { name: 'Deactivate…' }).click();
+  await page.getByRole('heading', { name: /Deactivate learner@example.com\?/ }).waitFor();
+  await shot('6-confirm');
+  await page.getByLabel('Reason (optional)').fill('Left the company');
+  await page.getByRole('button', { name: 'Deactivate' }).click();
+  await page.getByText('is deactivated and can no longer sign in').waitFor();
   console.log('ok');
 } catch (error) {
   await page.screenshot({ path: `${shots}/staff-failure.png`, fullPage: true }).catch(() => {});

@@ -15,7 +15,7 @@ use crate::services::catalogs::{self as catalog_service, CatalogInput};
 use crate::services::console::{self, AddressTest, CatalogSummary, Dashboard};
 use crate::web::auth::ManagerOrStaff;
 use crate::web::error::AppError;
-use crate::web::page::{Page, Pager, render, render_invalid, see_other};
+use crate::web::page::{ConfirmPage, Page, Pager, render, render_invalid, see_other};
 use crate::web::session::TypedSession;
 
 #[derive(Template)]
@@ -352,23 +352,91 @@ async fn add_course(
     Ok(see_other(&back))
 }
 
+/// The confirmation before a course leaves a catalog, with what was typed when refused.
+async fn course_removal_page(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    db: &Db,
+    (code, id, course_id): (String, i64, i64),
+    (reason, errors): (String, FieldErrors),
+) -> Result<ConfirmPage, AppError> {
+    let actor = who.actor();
+    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let course = db
+        .run(move |conn| {
+            catalog_service::courses(conn, &actor, id)?
+                .into_iter()
+                .find(|(entry, _)| entry.course_id == course_id)
+                .map(|(_, course)| course)
+                .ok_or(Error::NotFound("course in this catalog"))
+        })
+        .await?;
+    let base = format!("/partner/{}/catalogs/{}", partner.code, catalog.id);
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&who.identity)),
+        title: format!("Remove {} from {}?", course.title, catalog.name),
+        question: "Learners of the catalog can no longer enrol in it through this catalog. Enrolments and paid seats they already hold stay as they are.".into(),
+        action: format!("{base}/courses/{course_id}/remove"),
+        hidden: Vec::new(),
+        button: "Remove the course".into(),
+        danger: true,
+        back: format!("{base}/courses"),
+        reason,
+        errors,
+    })
+}
+
+#[get("/partner/{code}/catalogs/{id}/courses/{course_id}/remove")]
+async fn confirm_remove_course(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let page = course_removal_page(
+        &req,
+        &who,
+        &db,
+        path.into_inner(),
+        (String::new(), FieldErrors::new()),
+    )
+    .await?;
+    render(&page)
+}
+
 #[post("/partner/{code}/catalogs/{id}/courses/{course_id}/remove")]
 async fn remove_course(
+    req: HttpRequest,
     who: ManagerOrStaff,
     session: TypedSession,
     db: web::Data<Db>,
     path: web::Path<(String, i64, i64)>,
+    form: web::Form<super::ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (code, id, course_id) = path.into_inner();
-    let (partner, _) = scope(&db, &actor, code, Some(id)).await?;
-    db.transaction(move |conn| catalog_service::remove_course(conn, &actor, id, course_id))
-        .await?;
-    session.success("Course removed from the catalog.");
-    Ok(see_other(&format!(
-        "/partner/{}/catalogs/{id}/courses",
-        partner.code
-    )))
+    let (partner, _) = scope(&db, &actor, code.clone(), Some(id)).await?;
+    let reason = form.into_inner().reason;
+    let typed = reason.clone();
+    match db
+        .transaction(move |conn| {
+            catalog_service::remove_course(conn, &actor, id, course_id, Some(&typed))
+        })
+        .await
+    {
+        Ok(()) => {
+            session.success("Course removed from the catalog.");
+            Ok(see_other(&format!(
+                "/partner/{}/catalogs/{id}/courses",
+                partner.code
+            )))
+        }
+        Err(Error::Invalid(errors)) => render_invalid(
+            &course_removal_page(&req, &who, &db, (code, id, course_id), (reason, errors)).await?,
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[derive(Deserialize)]
@@ -553,6 +621,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(audit_log)
         .service(courses)
         .service(add_course)
+        .service(confirm_remove_course)
         .service(remove_course)
         .service(move_course)
         .service(edit_catalog)

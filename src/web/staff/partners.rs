@@ -15,7 +15,7 @@ use crate::services::partners::PartnerInput;
 use crate::services::{ServiceContext, organisations, partners};
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
-use crate::web::page::{Page, Pager, render, render_invalid, see_other};
+use crate::web::page::{ConfirmPage, Page, Pager, render, render_invalid, see_other};
 use crate::web::session::TypedSession;
 
 #[derive(Template)]
@@ -279,19 +279,85 @@ async fn assign_manager(
     }
 }
 
+async fn manager_removal_page(
+    req: &HttpRequest,
+    staff: &Staff,
+    db: &Db,
+    (id, user_id): (i64, i64),
+    (reason, errors): (String, FieldErrors),
+) -> Result<ConfirmPage, AppError> {
+    let actor = staff.0.actor();
+    let (partner, manager) = db
+        .run(move |conn| {
+            let partner = partners::find(conn, &actor, id)?;
+            let manager = partners::managers(conn, &actor, id)?
+                .into_iter()
+                .map(|(user, _)| user)
+                .find(|user| user.id == user_id)
+                .ok_or(Error::NotFound("manager"))?;
+            Ok((partner, manager))
+        })
+        .await?;
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&staff.0)),
+        title: format!("Remove {} as a manager of {}?", manager.email, partner.name),
+        question: "They can no longer open this partner's console; their own account stays.".into(),
+        action: format!("/staff/partners/{id}/managers/{user_id}/remove"),
+        hidden: Vec::new(),
+        button: "Remove the manager".into(),
+        danger: true,
+        back: format!("/staff/partners/{id}/edit"),
+        reason,
+        errors,
+    })
+}
+
+#[get("/staff/partners/{id}/managers/{user_id}/remove")]
+async fn confirm_unassign_manager(
+    req: HttpRequest,
+    staff: Staff,
+    db: web::Data<Db>,
+    path: web::Path<(i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let page = manager_removal_page(
+        &req,
+        &staff,
+        &db,
+        path.into_inner(),
+        (String::new(), FieldErrors::new()),
+    )
+    .await?;
+    render(&page)
+}
+
 #[post("/staff/partners/{id}/managers/{user_id}/remove")]
 async fn unassign_manager(
+    req: HttpRequest,
     staff: Staff,
     session: TypedSession,
     db: web::Data<Db>,
     path: web::Path<(i64, i64)>,
+    form: web::Form<super::ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let (id, user_id) = path.into_inner();
-    db.transaction(move |conn| partners::unassign_manager(conn, &actor, id, user_id))
-        .await?;
-    session.success("The manager was removed from this partner.");
-    Ok(see_other(&format!("/staff/partners/{id}/edit")))
+    let reason = form.into_inner().reason;
+    let typed = reason.clone();
+    match db
+        .transaction(move |conn| {
+            partners::unassign_manager(conn, &actor, id, user_id, Some(&typed))
+        })
+        .await
+    {
+        Ok(()) => {
+            session.success("The manager was removed from this partner.");
+            Ok(see_other(&format!("/staff/partners/{id}/edit")))
+        }
+        Err(Error::Invalid(errors)) => render_invalid(
+            &manager_removal_page(&req, &staff, &db, (id, user_id), (reason, errors)).await?,
+        ),
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -301,5 +367,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(edit_form)
         .service(update)
         .service(assign_manager)
+        .service(confirm_unassign_manager)
         .service(unassign_manager);
 }

@@ -13,7 +13,8 @@ use crate::services::users;
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
 use crate::web::page::{
-    Page, Pager, format_datetime, format_optional_datetime, render, render_invalid, see_other,
+    ConfirmPage, Page, Pager, format_datetime, format_optional_datetime, render, render_invalid,
+    see_other,
 };
 use crate::web::session::TypedSession;
 
@@ -214,6 +215,75 @@ fn back_to_user(
     Ok(see_other(&format!("/staff/users/{id}")))
 }
 
+#[derive(Debug, Deserialize)]
+struct ConfirmQuery {
+    #[serde(default)]
+    value: String,
+}
+
+/// "Are you sure?" before a change of role or of the account's state.
+async fn role_confirmation(
+    req: &HttpRequest,
+    staff: &Staff,
+    db: &Db,
+    id: i64,
+    change: &str,
+    value: &str,
+) -> Result<ConfirmPage, AppError> {
+    let actor = staff.0.actor();
+    let (user, _) = db.run(move |conn| users::find(conn, &actor, id)).await?;
+    let on = value == "1";
+    let (title, question, button) = match (change, on) {
+        ("staff", true) => (
+            format!("Make {} staff?", user.email),
+            "Staff can see and change everything on the platform, every partner's data included.",
+            "Make staff",
+        ),
+        ("staff", false) => (
+            format!("Remove the staff role of {}?", user.email),
+            "They keep their account, and any manager role, but lose the staff pages.",
+            "Remove the staff role",
+        ),
+        ("active", false) => (
+            format!("Deactivate {}?", user.email),
+            "They are signed out everywhere and can no longer sign in; their data stays and the account can be reactivated.",
+            "Deactivate",
+        ),
+        _ => return Err(AppError::PageNotFound),
+    };
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&staff.0)),
+        title,
+        question: question.into(),
+        action: format!("/staff/users/{id}/{change}"),
+        hidden: vec![(
+            if change == "staff" {
+                "is_staff"
+            } else {
+                "is_active"
+            },
+            value.to_string(),
+        )],
+        button: button.into(),
+        danger: !on || change == "staff",
+        back: format!("/staff/users/{id}"),
+        reason: String::new(),
+        errors: FieldErrors::new(),
+    })
+}
+
+#[get("/staff/users/{id}/{change}/confirm")]
+async fn confirm_change(
+    req: HttpRequest,
+    staff: Staff,
+    db: web::Data<Db>,
+    path: web::Path<(i64, String)>,
+    query: web::Query<ConfirmQuery>,
+) -> Result<HttpResponse, AppError> {
+    let (id, change) = path.into_inner();
+    render(&role_confirmation(&req, &staff, &db, id, &change, &query.value).await?)
+}
+
 #[post("/staff/users/{id}/staff")]
 async fn set_staff(
     staff: Staff,
@@ -267,6 +337,7 @@ async fn set_active(
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(show)
+        .service(confirm_change)
         .service(set_staff)
         .service(set_active)
         .service(link_identity)

@@ -102,7 +102,7 @@ async fn rule_11_catalog_changes_leave_one_audit_entry_each() {
     let trail = Trail::mark(&app).await;
     let (staff, open) = (w.staff(), w.open);
     app.db
-        .transaction(move |conn| services::catalogs::remove_course(conn, &staff, c.id, open))
+        .transaction(move |conn| services::catalogs::remove_course(conn, &staff, c.id, open, None))
         .await
         .unwrap();
     trail.one_audit(&app, "catalog.course_remove").await;

@@ -120,7 +120,7 @@ async fn rule_7_1_a_course_outside_the_catalog_is_not_allowed() {
     let staff = w.staff();
     let paid = w.paid;
     app.db
-        .transaction(move |conn| services::catalogs::remove_course(conn, &staff, c.id, paid))
+        .transaction(move |conn| services::catalogs::remove_course(conn, &staff, c.id, paid, None))
         .await
         .unwrap();
     assert_not_allowed(&app, &ada, c.id, w.paid, "course_not_in_catalog").await;
