@@ -124,6 +124,11 @@ pub fn field_label(field: &str) -> String {
         "kind" => "What to do",
         "courses" => "Courses",
         "test_email" => "Address to test",
+        "partner" => "Partner code",
+        "actor" => "Who (email)",
+        "action" => "Action",
+        "from" => "From",
+        "until" => "Until",
         _ => "",
     };
     if !known.is_empty() {

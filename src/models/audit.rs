@@ -52,6 +52,10 @@ pub struct AuditFilter {
     pub catalog_id: Option<i64>,
     pub actor_user_id: Option<i64>,
     pub action: Option<String>,
+    /// From this instant on (inclusive).
+    pub since: Option<DateTime<Utc>>,
+    /// Before this instant (exclusive).
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// An entry with the email of the person who made it.
@@ -63,13 +67,26 @@ pub struct AuditRow {
     #[diesel(select_expression = users::email.nullable())]
     #[diesel(select_expression_type = diesel::dsl::Nullable<users::email>)]
     pub actor_email: Option<String>,
+    #[diesel(select_expression = users::full_name.nullable())]
+    #[diesel(select_expression_type = diesel::dsl::Nullable<users::full_name>)]
+    pub actor_name: Option<String>,
 }
 
-pub fn list(
-    conn: &mut PgConnection,
-    filter: &AuditFilter,
-    page: PageRequest,
-) -> QueryResult<Paginated<AuditRow>> {
+type FilteredRows<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::Select<
+        diesel::dsl::LeftJoinOn<
+            audit_entries::table,
+            users::table,
+            diesel::dsl::Eq<diesel::dsl::Nullable<users::id>, audit_entries::actor_user_id>,
+        >,
+        diesel::dsl::AsSelect<AuditRow, diesel::pg::Pg>,
+    >,
+    diesel::pg::Pg,
+>;
+
+/// The entries a filter keeps, with their actors, unordered.
+fn filtered(filter: &AuditFilter) -> FilteredRows<'static> {
     let mut query = audit_entries::table
         .left_join(users::table.on(users::id.nullable().eq(audit_entries::actor_user_id)))
         .select(AuditRow::as_select())
@@ -86,10 +103,87 @@ pub fn list(
     if let Some(action) = &filter.action {
         query = query.filter(audit_entries::action.eq(action.clone()));
     }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_entries::occurred_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_entries::occurred_at.lt(until));
+    }
     query
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &AuditFilter,
+    page: PageRequest,
+) -> QueryResult<Paginated<AuditRow>> {
+    filtered(filter)
         .order((audit_entries::occurred_at.desc(), audit_entries::id.desc()))
         .paginate(page)
         .load_page(conn)
+}
+
+/// The entries a filter keeps after the entry `after_id`, oldest first: exports read
+/// them in such batches.
+pub fn batch_after(
+    conn: &mut PgConnection,
+    filter: &AuditFilter,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
+    filtered(filter)
+        .filter(audit_entries::id.gt(after_id))
+        .order(audit_entries::id)
+        .limit(limit)
+        .load(conn)
+}
+
+/// What objects of one type are called, by id, for reading the audit log.
+pub fn names_of(
+    conn: &mut PgConnection,
+    object_type: &str,
+    ids: &[i64],
+) -> QueryResult<Vec<(i64, String)>> {
+    #[derive(QueryableByName)]
+    struct Named {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let sql = match object_type {
+        "invitation" => "SELECT id, email AS name FROM invitations WHERE id = ANY($1)",
+        "user" => "SELECT id, email AS name FROM users WHERE id = ANY($1)",
+        "course" => "SELECT id, title AS name FROM courses WHERE id = ANY($1)",
+        "catalog" => "SELECT id, name FROM catalogs WHERE id = ANY($1)",
+        "partner" => "SELECT id, name FROM partners WHERE id = ANY($1)",
+        "organisation" => "SELECT id, name FROM organisations WHERE id = ANY($1)",
+        "licence" => {
+            "SELECT l.id, c.title || ' (' || u.email || ')' AS name FROM licences l \
+             JOIN courses c ON c.id = l.course_id JOIN users u ON u.id = l.user_id \
+             WHERE l.id = ANY($1)"
+        }
+        "catalog_learner" => {
+            "SELECT l.id, u.email AS name FROM catalog_learners l JOIN users u ON u.id = l.user_id \
+             WHERE l.id = ANY($1)"
+        }
+        "bulk_job" => {
+            "SELECT id, 'bulk list #' || id || ' (' || source_name || ')' AS name FROM bulk_jobs \
+             WHERE id = ANY($1)"
+        }
+        "pending_enrollment" => {
+            "SELECT id, COALESCE(email, external_provider || ':' || external_remote_id) AS name \
+             FROM pending_enrollments WHERE id = ANY($1)"
+        }
+        "outbound_email" => {
+            "SELECT id, 'the email to ' || to_address AS name FROM outbound_emails WHERE id = ANY($1)"
+        }
+        _ => return Ok(Vec::new()),
+    };
+    let named: Vec<Named> = diesel::sql_query(sql)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+        .load(conn)?;
+    Ok(named.into_iter().map(|n| (n.id, n.name)).collect())
 }
 
 /// The latest entries of a partner, newest first, without counting them all.

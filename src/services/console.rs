@@ -11,7 +11,7 @@ use super::invitations;
 use crate::domain::invitation_status::Channel;
 use crate::domain::{EmailAddress, EmailPatterns};
 use crate::error::{Error, Result};
-use crate::models::audit::{self, AuditFilter, AuditRow};
+use crate::models::audit::{self, AuditFilter};
 use crate::models::catalogs::{self, Catalog};
 use crate::models::courses::{self, Course};
 use crate::models::enrollments::{self, LicenceRow};
@@ -58,7 +58,7 @@ pub struct CatalogSummary {
 
 pub struct Dashboard {
     pub catalogs: Vec<CatalogSummary>,
-    pub recent: Vec<AuditRow>,
+    pub recent: Vec<crate::services::audit::AuditLine>,
 }
 
 pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> Result<Dashboard> {
@@ -83,6 +83,7 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
         })
         .collect();
     let recent = audit::recent_for_partner(conn, partner.id, 10)?;
+    let recent = crate::services::audit::describe(conn, recent)?;
     Ok(Dashboard { catalogs, recent })
 }
 
@@ -168,7 +169,7 @@ pub fn audit_log(
     actor_email: &str,
     action: Option<String>,
     page: PageRequest,
-) -> Result<Paginated<AuditRow>> {
+) -> Result<Paginated<crate::services::audit::AuditLine>> {
     require_partner_access(actor, partner.id, "partner")?;
     let actor_user_id = if actor_email.trim().is_empty() {
         None
@@ -185,8 +186,10 @@ pub fn audit_log(
         catalog_id,
         actor_user_id,
         action,
+        ..AuditFilter::default()
     };
-    Ok(audit::list(conn, &filter, page)?)
+    let rows = audit::list(conn, &filter, page)?;
+    crate::services::audit::described_page(conn, rows)
 }
 
 /// What happened to one pasted address.

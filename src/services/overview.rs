@@ -1,10 +1,11 @@
 use diesel::PgConnection;
 
 use crate::error::Result;
-use crate::models::audit::{self, AuditFilter, AuditRow};
+use crate::models::audit::{self, AuditFilter};
 use crate::models::{PageRequest, outbox, table_counts};
 use crate::policies::Actor;
 use crate::policies::access::require_staff;
+use crate::services::audit::{AuditLine, describe};
 
 pub struct StaffOverview {
     pub organisations: i64,
@@ -14,7 +15,7 @@ pub struct StaffOverview {
     pub users: i64,
     pub emails_queued: i64,
     pub emails_failed: i64,
-    pub recent: Vec<AuditRow>,
+    pub recent: Vec<AuditLine>,
 }
 
 pub fn staff_overview(conn: &mut PgConnection, actor: &Actor) -> Result<StaffOverview> {
@@ -27,6 +28,7 @@ pub fn staff_overview(conn: &mut PgConnection, actor: &Actor) -> Result<StaffOve
         PageRequest::new(Some(1), Some(15)),
     )?
     .items;
+    let recent = describe(conn, recent)?;
     Ok(StaffOverview {
         organisations,
         partners,

@@ -144,11 +144,19 @@ pub struct Pager {
     pub total_pages: i64,
     pub total: i64,
     pub total_is_lower_bound: bool,
+    pub first_url: Option<String>,
     pub prev_url: Option<String>,
     pub next_url: Option<String>,
+    /// None when the total is uncounted, or on the last page.
+    pub last_url: Option<String>,
 }
 
 impl Pager {
+    /// Past the last page (a stale link, or a typed number): the page says so.
+    pub fn is_past_the_end(&self) -> bool {
+        !self.total_is_lower_bound && self.page > self.total_pages
+    }
+
     pub fn new<T>(list: &Paginated<T>, base_path: &str, filters: &[(&str, &str)]) -> Self {
         let url_for = |page: i64| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
@@ -166,6 +174,9 @@ impl Pager {
             total_pages,
             total: list.total,
             total_is_lower_bound: list.total_is_lower_bound,
+            first_url: (list.page > 2).then(|| url_for(1)),
+            last_url: (!list.total_is_lower_bound && list.page + 1 < total_pages)
+                .then(|| url_for(total_pages)),
             prev_url: (list.page > 1).then(|| url_for((list.page - 1).min(total_pages))),
             next_url: if list.total_is_lower_bound {
                 // Uncounted: a full page may have a next one.
@@ -182,6 +193,14 @@ pub fn format_datetime(value: &chrono::DateTime<chrono::Utc>) -> String {
     value.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// An instant in a time zone, with the zone's abbreviation so no time is ambiguous.
+pub fn format_in_zone(value: &chrono::DateTime<chrono::Utc>, zone: &chrono_tz::Tz) -> String {
+    value
+        .with_timezone(zone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
 pub fn format_optional_datetime(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
     value.as_ref().map(format_datetime).unwrap_or_default()
 }
@@ -193,84 +212,21 @@ pub fn format_date(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 /// What an audit action means, in words; unknown actions show their code.
-pub fn action_label(action: &str) -> &str {
-    match action {
-        "catalog.create" => "created the catalog",
-        "catalog.update" => "changed the catalog's settings",
-        "catalog.patterns_replace" => "changed the email patterns",
-        "catalog.course_add" => "added a course",
-        "catalog.course_remove" => "removed a course",
-        "catalog.course_move" => "moved a course",
-        "catalog.self_enroll" => "joined by self-enrolment",
-        "invitation.create" => "invited someone",
-        "invitation.resend" => "sent an invitation again",
-        "invitation.remind" => "sent an invitation reminder",
-        "invitation.accept" => "accepted an invitation",
-        "invitation.decline" => "declined an invitation",
-        "invitation.revoke" => "revoked an invitation",
-        "learner.remove" => "removed a learner",
-        "licence.grant" => "granted a paid seat",
-        "licence.deactivate" => "deactivated a licence",
-        "enrollment.create" => "enrolled in a course",
-        "enrollment.upgrade" => "upgraded an enrolment",
-        "organisation.create" => "created an organisation",
-        "organisation.update" => "changed an organisation",
-        "partner.create" => "created a partner",
-        "partner.update" => "changed a partner",
-        "partner.manager_assign" => "assigned a manager",
-        "partner.manager_unassign" => "removed a manager",
-        "course.create" => "created a course",
-        "course.update" => "changed a course",
-        "course.import" => "imported courses",
-        "shared_pool.add" => "added a course to the shared pool",
-        "shared_pool.remove" => "took a course out of the shared pool",
-        "user.make_staff" => "made someone staff",
-        "user.remove_staff" => "removed a staff role",
-        "user.activate" => "reactivated an account",
-        "user.deactivate" => "deactivated an account",
-        "user.email_change" => "changed an email address",
-        "user.email_verify" => "confirmed an email address",
-        "user.password_change" => "changed a password",
-        "user.password_reset" => "reset a password",
-        "user.sign_out_everywhere" => "signed out everywhere",
-        "partner.manager_claim" => "took on a manager role",
-        "user.identity_link" => "linked an outside identity",
-        "user.identity_unlink" => "removed an outside identity",
-        "pre_enrollment.create" => "pre-enrolled someone",
-        "pre_enrollment.fulfil" => "joined through a pre-enrolment",
-        "pre_enrollment.cancel" => "cancelled a pre-enrolment",
-        "bulk.submit" => "submitted a bulk invitation",
-        "bulk.approve" => "approved a bulk invitation",
-        "bulk.reject" => "rejected a bulk invitation",
-        "bulk.cancel" => "cancelled a bulk invitation",
-        "bulk.batch" => "ran part of a bulk invitation",
-        "user.rename" => "changed a name",
-        "email.retry" => "retried an email",
-        other => other,
-    }
-}
+pub use crate::services::audit::action_words as action_label;
 
-#[cfg(test)]
-mod tests {
-    use super::action_label;
-
-    /// Every action the services record reads as words on the audit pages.
-    #[test]
-    fn every_recorded_action_has_a_label() {
-        let pattern = regex::Regex::new(r#""([a-z_]+\.[a-z_]+)""#).expect("pattern");
-        let mut seen = 0;
-        for entry in std::fs::read_dir("src/services").expect("services") {
-            let path = entry.expect("entry").path();
-            let source = std::fs::read_to_string(&path).expect("source");
-            for found in pattern.captures_iter(&source) {
-                let action = &found[1];
-                if action.ends_with(".rs") || action.ends_with(".csv") {
-                    continue;
-                }
-                seen += 1;
-                assert_ne!(action_label(action), action, "{action} in {path:?}");
-            }
-        }
-        assert!(seen > 30, "found only {seen} actions");
-    }
+/// A CSV download streamed from an export's chunks.
+pub fn csv_download(
+    receiver: tokio::sync::mpsc::Receiver<std::io::Result<actix_web::web::Bytes>>,
+    filename: &str,
+) -> HttpResponse {
+    let body = futures_util::stream::unfold(receiver, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .streaming(body)
 }

@@ -412,26 +412,21 @@ async fn a_manager_builds_a_catalog_invites_resends_revokes_and_sees_it_audited(
     let audit = app
         .get(&format!("/partner/{a}/audit?catalog={catalog_id}"))
         .await;
-    for action in [
-        "catalog.create",
-        "catalog.course_add",
-        "invitation.create",
-        "invitation.resend",
-        "invitation.revoke",
+    for sentence in [
+        "created the catalog Winter &#60;School&#62;.",
+        "added a course: Paid course",
+        "invited someone: one@corp.example, in Winter &#60;School&#62;.",
+        "sent an invitation again: two@corp.example",
+        "revoked an invitation: two@corp.example",
     ] {
-        audit.assert_contains(action);
+        audit.assert_contains(sentence);
     }
-    audit.assert_contains("sent by mistake");
+    audit.assert_contains("Why: <q>sent by mistake</q>");
     let filtered = app
         .get(&format!("/partner/{a}/audit?action=invitation.revoke"))
         .await;
-    assert!(
-        !filtered
-            .body
-            .contains("<code class=\"muted\">catalog.course_add</code>")
-    );
-    filtered
-        .assert_contains("revoked an invitation <code class=\"muted\">invitation.revoke</code>");
+    assert!(!filtered.body.contains("added a course: "));
+    filtered.assert_contains("revoked an invitation: two@corp.example");
 
     // Export.
     let csv = app
@@ -730,7 +725,7 @@ async fn long_lists_count_up_to_a_cap_and_still_page_to_the_end() {
         f.partner_b.1, f.catalog_b
     );
     let first = app.get(&base).await;
-    first.assert_contains("Page 1 of more than 40 · more than 1000 in all");
+    first.assert_contains("Page 1 · more than 1000 in all");
     first.assert_contains("page=2");
     // Past the counted part the pager still offers the next page, until the last one.
     let deep = app.get(&format!("{base}?page=44")).await;
@@ -751,7 +746,7 @@ async fn long_lists_count_up_to_a_cap_and_still_page_to_the_end() {
     unreadable.assert_contains("This address has a value that cannot be read");
     // A filtered list under the cap is counted exactly.
     let found = app.get(&format!("{base}?q=many1099")).await;
-    found.assert_contains("Page 1 of 1 · 1 in all");
+    found.assert_contains("1 in all");
 }
 
 #[tokio::test]

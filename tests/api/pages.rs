@@ -229,3 +229,94 @@ async fn changes_that_are_hard_to_undo_ask_first_and_keep_the_reason() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_reads_as_sentences_and_staff_filter_it_and_download_it() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let catalog_id = s.catalog_id;
+    manager
+        .post(
+            &format!("/partner/acme/catalogs/{catalog_id}/invitations"),
+            &[("emails", "ada@example.org")],
+        )
+        .await
+        .assert_contains("invitation sent");
+
+    // Who (and as what), did what, to what, where, when, in the partner's time zone.
+    let log = manager.get("/partner/acme/audit").await;
+    log.assert_contains(
+        "<strong>manager@acme.example</strong> <span class=\"muted\">(partner manager)</span> invited someone: ada@example.org, in Sales Academy.",
+    );
+    log.assert_contains(" UTC</time>");
+    assert!(!log.body.contains("invitation #"), "{}", log.body);
+    manager
+        .get("/partner/acme")
+        .await
+        .assert_contains("invited someone: ada@example.org");
+
+    // Staff see the whole platform, filter it and download it.
+    let staff = app.another_browser();
+    staff
+        .sign_in("staff@example.org", "staff password 1")
+        .await
+        .assert_redirect_to("/");
+    let all = staff.get("/staff/audit").await;
+    all.assert_contains("created the catalog Sales Academy (ACME Corporation).");
+    all.assert_contains("invited someone: ada@example.org, in Sales Academy (ACME Corporation).");
+    let only_invitations = staff
+        .get("/staff/audit?partner=ACME&action=invitation.create&from=2000-01-01")
+        .await;
+    only_invitations.assert_contains("ada@example.org");
+    assert!(
+        !only_invitations
+            .body
+            .contains("created the catalog Sales Academy")
+    );
+    let nobody = staff.get("/staff/audit?actor=nobody@example.org").await;
+    nobody.assert_contains("No entry matches.");
+    let future = staff.get("/staff/audit?from=2999-01-01").await;
+    future.assert_contains("No entry matches.");
+
+    let bad = staff
+        .get("/staff/audit?from=25.11.2026&until=2000-01-01&action=made.up")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    bad.assert_contains("href=\"#f-from\">From</a>: is not a date");
+    bad.assert_contains("href=\"#f-action\">Action</a>: is not an action the log records");
+    bad.assert_contains("value=\"25.11.2026\"");
+
+    let csv = staff
+        .client
+        .get(staff.url("/staff/audit.csv?action=invitation.create"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment; filename=\"audit-")
+    );
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("occurred_at_utc,who,who_email,role,action,what_happened"));
+    assert!(lines[1].contains(",partner manager,invitation.create,invited someone,invitation,"));
+    assert!(lines[1].contains("ada@example.org,ACME Corporation,Sales Academy"));
+
+    // Managers and learners cannot read it.
+    assert_eq!(
+        manager.get("/staff/audit").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let download = manager
+        .client
+        .get(manager.url("/staff/audit.csv"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::FORBIDDEN);
+}

@@ -13,6 +13,8 @@ const STAFF_PAGES: &[&str] = &[
     "/staff/courses/new",
     "/staff/courses/import",
     "/staff/users",
+    "/staff/audit",
+    "/staff/audit.csv",
 ];
 
 const STAFF_ACTIONS: &[&str] = &[

@@ -88,6 +88,26 @@ try {
   await page.getByLabel('Reason (optional)').fill('Left the company');
   await page.getByRole('button', { name: 'Deactivate' }).click();
   await page.getByText('is deactivated and can no longer sign in').waitFor();
+
+  step('the audit log says who did what and why, filtered by action and date');
+  await nav().getByRole('link', { name: 'Audit log' }).click();
+  await page.getByLabel('Action').selectOption({ label: 'deactivated an account' });
+  await page.getByLabel('From').fill('2000-01-01');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  const entries = page.getByRole('list', { name: 'Audit entries' }).getByRole('listitem');
+  await entries.first().waitFor();
+  assert.equal(await entries.count(), 1);
+  const sentence = await entries.first().innerText();
+  assert.match(sentence, /\(staff\) deactivated an account: learner@example\.com\./);
+  assert.match(sentence, /Why: \W?Left the company/);
+  await shot('7-audit');
+  step('a date that is not one is named, kept, and takes focus');
+  await page.getByLabel('From').evaluate((input) => { input.type = 'text'; });
+  await page.getByLabel('From').fill('yesterday');
+  await page.getByRole('button', { name: 'Filter' }).click();
+  await page.getByRole('link', { name: 'From' }).waitFor();
+  assert.equal(await page.getByLabel('From').getAttribute('value'), 'yesterday');
+  await shot('8-audit-error');
   console.log('ok');
 } catch (error) {
   await page.screenshot({ path: `${shots}/staff-failure.png`, fullPage: true }).catch(() => {});

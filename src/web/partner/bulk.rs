@@ -2,7 +2,6 @@
 //! jobs, each job's page (preview, waiting, progress, results) and its result file.
 
 use actix_multipart::Multipart;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use futures_util::StreamExt;
@@ -506,17 +505,8 @@ pub async fn results_csv(
     let receiver = exports::stream_batches(db, &bulk::RESULT_HEADER, move |conn, after| {
         bulk::result_rows(conn, job_id, after)
     });
-    let body = futures_util::stream::unfold(receiver, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
     let filename = format!("{}-bulk-{}-results.csv", view.catalog.slug, view.job.id);
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .streaming(body))
+    Ok(crate::web::page::csv_download(receiver, &filename))
 }
 
 #[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/results.csv")]

@@ -6,11 +6,11 @@ use super::{local, percent, scope};
 use crate::db::Db;
 use crate::domain::EmailPatterns;
 use crate::error::{Error, FieldErrors};
-use crate::models::audit::AuditRow;
 use crate::models::catalogs::{Catalog, CatalogCourse};
 use crate::models::courses::Course;
 use crate::models::partners::Partner;
 use crate::models::{PageRequest, Paginated};
+use crate::services::audit::AuditLine;
 use crate::services::catalogs::{self as catalog_service, CatalogInput};
 use crate::services::console::{self, AddressTest, CatalogSummary, Dashboard};
 use crate::web::auth::ManagerOrStaff;
@@ -28,11 +28,11 @@ struct DashboardPage {
 }
 
 impl DashboardPage {
-    fn phase(&self, catalog: &Catalog) -> &'static str {
-        catalog.phase_at(self.now).label()
-    }
     fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
         local(&self.partner, at)
+    }
+    fn phase(&self, catalog: &Catalog) -> &'static str {
+        catalog.phase_at(self.now).label()
     }
     fn percent(&self, used: &i64, limit: &i32) -> i64 {
         percent(*used, *limit)
@@ -488,7 +488,7 @@ struct AuditPage {
     page: Page,
     partner: Partner,
     catalogs: Vec<Catalog>,
-    list: Paginated<AuditRow>,
+    list: Paginated<AuditLine>,
     pager: Pager,
     catalog_filter: Option<i64>,
     actor_filter: String,
@@ -496,54 +496,13 @@ struct AuditPage {
 }
 
 impl AuditPage {
-    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
-        local(&self.partner, at)
-    }
     fn catalog_selected(&self, id: &i64) -> bool {
         self.catalog_filter == Some(*id)
     }
-    fn actions(&self) -> &'static [&'static str] {
-        AUDIT_ACTIONS
-    }
-    fn catalog_name(&self, id: &Option<i64>) -> String {
-        id.and_then(|id| self.catalogs.iter().find(|c| c.id == id))
-            .map(|c| c.name.clone())
-            .unwrap_or_default()
-    }
-    fn details(&self, row: &AuditRow) -> String {
-        let mut parts = Vec::new();
-        if let Some(before) = &row.entry.before {
-            parts.push(format!("before: {before}"));
-        }
-        if let Some(after) = &row.entry.after {
-            parts.push(format!("after: {after}"));
-        }
-        parts.join("\n")
+    fn actions(&self) -> Vec<&'static str> {
+        crate::services::audit::partner_actions().collect()
     }
 }
-
-pub const AUDIT_ACTIONS: &[&str] = &[
-    "catalog.create",
-    "catalog.update",
-    "catalog.patterns_replace",
-    "catalog.course_add",
-    "catalog.course_remove",
-    "catalog.course_move",
-    "catalog.self_enroll",
-    "invitation.create",
-    "invitation.resend",
-    "invitation.accept",
-    "invitation.decline",
-    "invitation.revoke",
-    "learner.remove",
-    "licence.grant",
-    "licence.deactivate",
-    "enrollment.create",
-    "enrollment.upgrade",
-    "partner.update",
-    "partner.manager_assign",
-    "partner.manager_unassign",
-];
 
 #[derive(Deserialize)]
 struct AuditQuery {
@@ -569,10 +528,9 @@ async fn audit_log(
         .catalog
         .as_deref()
         .and_then(|c| c.trim().parse::<i64>().ok());
-    let action = AUDIT_ACTIONS
-        .iter()
-        .find(|a| **a == query.action)
-        .map(|a| a.to_string());
+    let action = crate::services::audit::partner_actions()
+        .find(|a| *a == query.action)
+        .map(str::to_string);
     let (for_partner, actor_email, for_action) =
         (partner.clone(), query.actor.clone(), action.clone());
     let request = PageRequest::new(query.page, Some(50));

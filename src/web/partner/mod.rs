@@ -44,9 +44,7 @@ pub struct ReasonForm {
 
 /// Formats an instant in the partner's time zone.
 pub(crate) fn local(partner: &Partner, at: &chrono::DateTime<chrono::Utc>) -> String {
-    at.with_timezone(&partner.tz())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+    crate::web::page::format_in_zone(at, &partner.tz())
 }
 
 pub(crate) fn local_opt(partner: &Partner, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -1,6 +1,5 @@
 //! Invitations, learners, licences and exports of one catalog.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
@@ -718,17 +717,8 @@ async fn export(
     let (_, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let receiver = exports::stream(&db, &actor, &catalog, kind)?;
-    let body = futures_util::stream::unfold(receiver, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
     let filename = format!("{}-{}.csv", catalog.slug, kind.name());
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"{filename}\""),
-        ))
-        .streaming(body))
+    Ok(crate::web::page::csv_download(receiver, &filename))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -1,5 +1,7 @@
-//! Staff administration: organisations, partners, courses, the shared pool, users.
+//! Staff administration: organisations, partners, courses, the shared pool, users, the
+//! audit log.
 
+mod audit;
 mod bulk;
 mod courses;
 mod organisations;
@@ -13,7 +15,7 @@ use serde::Deserialize;
 
 use super::auth::Staff;
 use super::error::AppError;
-use super::page::{Page, format_datetime, render};
+use super::page::{Page, render};
 use crate::db::Db;
 use crate::services::overview::{self, StaffOverview};
 
@@ -45,11 +47,7 @@ struct DashboardPage {
     overview: StaffOverview,
 }
 
-impl DashboardPage {
-    fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
-        format_datetime(at)
-    }
-}
+impl DashboardPage {}
 
 #[get("/staff")]
 async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpResponse, AppError> {
@@ -62,6 +60,7 @@ async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRe
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
+    audit::routes(cfg);
     bulk::routes(cfg);
     organisations::routes(cfg);
     outbox::routes(cfg);
