@@ -179,17 +179,32 @@ pub fn plan_already_pending(
     job_id: i64,
     catalog_id: i64,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
+    // Two plain joins, each on its own index: an `OR` of both would compare every row
+    // with every open pre-enrolment of the catalog.
+    let by_email = diesel::sql_query(
         "UPDATE bulk_job_rows r SET planned = 'already_pending' \
          FROM pending_enrollments p \
-         WHERE r.job_id = $1 AND r.planned IS NULL AND p.catalog_id = $2 \
-           AND p.fulfilled_at IS NULL AND p.cancelled_at IS NULL AND p.expires_at > now() \
-           AND ((r.email <> '' AND p.email = r.email) \
-             OR (r.email = '' AND p.external_provider || ':' || p.external_remote_id = r.external_user_key))",
+         WHERE r.job_id = $1 AND r.planned IS NULL AND r.email <> '' \
+           AND p.catalog_id = $2 AND p.email = r.email \
+           AND p.fulfilled_at IS NULL AND p.cancelled_at IS NULL AND p.expires_at > now()",
     )
     .bind::<BigInt, _>(job_id)
     .bind::<BigInt, _>(catalog_id)
-    .execute(conn)
+    .execute(conn)?;
+    let by_key = diesel::sql_query(
+        "UPDATE bulk_job_rows r SET planned = 'already_pending' \
+         FROM pending_enrollments p \
+         WHERE r.job_id = $1 AND r.planned IS NULL AND r.email = '' \
+           AND r.external_user_key <> '' AND p.catalog_id = $2 \
+           AND p.external_provider = split_part(r.external_user_key, ':', 1) \
+           AND p.external_remote_id = substr(r.external_user_key, \
+                 length(split_part(r.external_user_key, ':', 1)) + 2) \
+           AND p.fulfilled_at IS NULL AND p.cancelled_at IS NULL AND p.expires_at > now()",
+    )
+    .bind::<BigInt, _>(job_id)
+    .bind::<BigInt, _>(catalog_id)
+    .execute(conn)?;
+    Ok(by_email + by_key)
 }
 
 /// Every row not decided yet gets `planned`.
