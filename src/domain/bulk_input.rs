@@ -45,7 +45,10 @@ const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 /// The column separator the header line uses: a semicolon when it has more of those
 /// than commas (as spreadsheets in many locales write), else a comma.
 fn sniff_delimiter(bytes: &[u8]) -> u8 {
-    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let first_line = bytes
+        .split(|b| *b == b'\n' || *b == b'\r')
+        .next()
+        .unwrap_or_default();
     let count = |c: u8| first_line.iter().filter(|b| **b == c).count();
     if count(b';') > count(b',') {
         b';'
@@ -54,10 +57,20 @@ fn sniff_delimiter(bytes: &[u8]) -> u8 {
     }
 }
 
+/// Line breaks in `bytes`: `\n`, `\r\n`, or a lone `\r` (as older Mac spreadsheets
+/// write), each counted once.
+fn line_breaks(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
 /// The 1-based line of the first NUL byte, if any: text files have none.
 fn binary_line(bytes: &[u8]) -> Option<usize> {
     let at = bytes.iter().position(|b| *b == 0)?;
-    Some(bytes[..at].iter().filter(|b| **b == b'\n').count() + 1)
+    Some(line_breaks(&bytes[..at]) + 1)
 }
 
 /// Reads the rows of a CSV file.
@@ -68,6 +81,7 @@ pub struct CsvRows<'a> {
     counted_to: usize,
     lines_before: usize,
     record: csv::ByteRecord,
+    last_line: usize,
     email: usize,
     external_user_key: Option<usize>,
     full_name: Option<usize>,
@@ -111,6 +125,7 @@ impl<'a> CsvRows<'a> {
             counted_to: 0,
             lines_before: 0,
             record: csv::ByteRecord::new(),
+            last_line: 1,
             email,
             external_user_key: find("external_user_key"),
             full_name: find("full_name"),
@@ -127,19 +142,36 @@ impl<'a> CsvRows<'a> {
             offset += 1;
         }
         if offset >= self.counted_to {
-            self.lines_before += self.bytes[self.counted_to..offset]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count();
+            self.lines_before += line_breaks(&self.bytes[self.counted_to..offset]);
             self.counted_to = offset;
         }
-        self.lines_before + 1
+        // Rows keep distinct, rising numbers whatever the file's line endings.
+        let line = (self.lines_before + 1).max(self.last_line + 1);
+        self.last_line = line;
+        line
+    }
+
+    /// A quote opened and never closed swallows the rest of the file into one field:
+    /// such a record runs to the end of the file over several lines with an odd number
+    /// of quotes.
+    fn runs_on_from_an_open_quote(&self, start: usize) -> bool {
+        let end = self.reader.position().byte() as usize;
+        let span = &self.bytes[start.min(self.bytes.len())..end.min(self.bytes.len())];
+        let body = span
+            .strip_suffix(b"\r\n")
+            .or_else(|| span.strip_suffix(b"\n"))
+            .or_else(|| span.strip_suffix(b"\r"))
+            .unwrap_or(span);
+        end >= self.bytes.len()
+            && line_breaks(body) > 0
+            && span.iter().filter(|b| **b == b'"').count() % 2 == 1
     }
 
     fn field(&self, index: Option<usize>, line: usize) -> Result<String, InputError> {
         match index.and_then(|i| self.record.get(i)) {
+            // A line break inside a quoted cell reads as a space.
             Some(bytes) => std::str::from_utf8(bytes)
-                .map(|text| text.trim().to_string())
+                .map(|text| text.split_whitespace().collect::<Vec<_>>().join(" "))
                 .map_err(|_| InputError::NotUtf8(line)),
             None => Ok(String::new()),
         }
@@ -168,6 +200,12 @@ impl Iterator for CsvRows<'_> {
                 .position()
                 .map_or(self.counted_to, |p| p.byte() as usize);
             let line = self.line_at(offset);
+            if self.runs_on_from_an_open_quote(offset) {
+                return Some(Err(InputError::Malformed {
+                    line,
+                    message: "a quote (\") opens a field that is never closed, so the rest of the file would be read as one field. Close the quote or remove it.".into(),
+                }));
+            }
             // Blank lines (or rows of empty cells) are skipped.
             if self
                 .record
@@ -242,6 +280,32 @@ mod tests {
                 .unwrap();
         let lines: Vec<(usize, &str)> = read.iter().map(|r| (r.line, r.email.as_str())).collect();
         assert_eq!(lines, vec![(2, "a@example.org"), (5, "b@example.org")]);
+    }
+
+    #[test]
+    fn old_mac_line_endings_number_each_row() {
+        let read = rows(b"email,full_name\rcr1@example.org,One\rcr2@example.org,Two\r").unwrap();
+        let lines: Vec<(usize, &str)> = read.iter().map(|r| (r.line, r.email.as_str())).collect();
+        assert_eq!(lines, vec![(2, "cr1@example.org"), (3, "cr2@example.org")]);
+    }
+
+    #[test]
+    fn a_quote_never_closed_is_refused_at_its_line() {
+        let error = rows(b"email,full_name\na1@example.org,A\n\"a2@example.org,A\nb2@example.org,B\nc@example.org,C\n")
+            .unwrap_err();
+        match error {
+            InputError::Malformed { line, message } => {
+                assert_eq!(line, 3);
+                assert!(message.contains("never closed"), "{message}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // A quote inside an unquoted cell, and quoted cells with line breaks, are fine.
+        let read =
+            rows(b"email,full_name\na@example.org,5\" screen\nb@example.org,\"Ada\nLovelace\"\n")
+                .unwrap();
+        assert_eq!(read[0].full_name, "5\" screen");
+        assert_eq!(read[1].full_name, "Ada Lovelace");
     }
 
     #[test]

@@ -106,6 +106,25 @@ pub enum Source<'a> {
     Pasted(&'a str),
 }
 
+impl<'a> Source<'a> {
+    /// The one source a form gave: a chosen file or pasted addresses, not both (one of
+    /// them would be silently ignored), and not neither.
+    pub fn from_form(file: &'a [u8], pasted: &'a str) -> Result<Self> {
+        match (file.is_empty(), pasted.trim().is_empty()) {
+            (true, true) => Err(Error::invalid(
+                "file",
+                "choose a CSV file, or paste addresses below",
+            )),
+            (false, false) => Err(Error::invalid(
+                "addresses",
+                "send either a file or pasted addresses, not both. The pasted addresses are kept; to send the file instead, empty this box and choose the file again",
+            )),
+            (false, true) => Ok(Self::Csv(file)),
+            (true, false) => Ok(Self::Pasted(pasted)),
+        }
+    }
+}
+
 /// A bulk list as submitted on the form.
 #[derive(Debug, Clone)]
 pub struct Upload<'a> {

@@ -277,6 +277,27 @@ async fn a_list_is_previewed_row_by_row_then_runs_and_reports_each_row() {
 }
 
 #[tokio::test]
+async fn a_file_with_old_mac_line_endings_is_read_row_by_row() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let page = upload(
+        &manager,
+        s.catalog_id,
+        "invite",
+        b"email,full_name\rcr1@example.org,One\rcr2@example.org,Two\r",
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let preview = manager.get(page.location.as_deref().unwrap()).await;
+    preview.assert_contains("cr1@example.org");
+    preview.assert_contains("cr2@example.org");
+    assert_eq!(app.count("bulk_job_rows").await, 2);
+}
+
+#[tokio::test]
 async fn every_kind_of_bad_file_is_named_with_its_line_and_nothing_is_stored() {
     let app = spawn_app().await;
     let s = setup(&app, None).await;
@@ -302,6 +323,10 @@ async fn every_kind_of_bad_file_is_named_with_its_line_and_nothing_is_stored() {
         (b"email\n".to_vec(), "There is nothing to invite"),
         (too_many, "Line 100002 is past the limit of 100,000 rows"),
         (too_large, "larger than 10 MiB"),
+        (
+            b"email,full_name\na1@example.org,A\n\"a2@example.org,A\nb2@example.org,B\n".to_vec(),
+            "Line 3: a quote (&#34;) opens a field that is never closed",
+        ),
     ];
     for (file, message) in cases {
         let page = upload(&manager, s.catalog_id, "invite", &file, "", &[]).await;
@@ -338,6 +363,19 @@ async fn every_kind_of_bad_file_is_named_with_its_line_and_nothing_is_stored() {
     course.assert_contains("only courses of this catalog");
     // What was typed stays.
     course.assert_contains(">a@example.org</textarea>");
+    // A file and pasted addresses: one of them would be ignored, so neither is read.
+    let both = upload(
+        &manager,
+        s.catalog_id,
+        "invite",
+        b"email\nfile@example.org\n",
+        "pasted@example.org",
+        &[],
+    )
+    .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    both.assert_contains("send either a file or pasted addresses, not both");
+    both.assert_contains(">pasted@example.org</textarea>");
     assert_eq!(app.count("bulk_jobs").await, 0);
     assert_eq!(app.count("bulk_job_rows").await, 0);
 }

@@ -183,22 +183,12 @@ async fn upload(
     let outcome = match read_form(multipart).await {
         Ok(form) => {
             let typed = form.clone();
-            let result = if form.file.is_empty() && form.addresses.trim().is_empty() {
-                Err(Error::invalid(
-                    "file",
-                    "choose a CSV file, or paste addresses below",
-                ))
-            } else {
-                db.transaction(move |conn| {
-                    let source = if form.file.is_empty() {
-                        Source::Pasted(&form.addresses)
-                    } else {
-                        Source::Csv(&form.file)
-                    };
-                    let name = if form.file.is_empty() {
-                        "pasted list"
-                    } else {
-                        form.file_name.as_str()
+            let result = db
+                .transaction(move |conn| {
+                    let source = Source::from_form(&form.file, &form.addresses)?;
+                    let name = match source {
+                        Source::Csv(_) => form.file_name.as_str(),
+                        Source::Pasted(_) => "pasted list",
                     };
                     bulk::upload(
                         conn,
@@ -212,8 +202,7 @@ async fn upload(
                         },
                     )
                 })
-                .await
-            };
+                .await;
             result.map_err(|e| (e, typed))
         }
         Err(e) => Err((e, BulkForm::default())),
