@@ -23,9 +23,9 @@ pub const FORM_LIMIT_BYTES: usize = 2 * 1024 * 1024;
 /// Largest request body of any kind (uploads).
 pub const PAYLOAD_LIMIT_BYTES: usize = 11 * 1024 * 1024;
 
-/// No script runs on any page; styles and images come from here, except partner logos
-/// (any https address) and the inline styles of branding and email previews.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'none'; \
+/// Scripts, styles and images come only from here (no inline script), except partner
+/// logos (any https address) and the inline styles of branding and email previews.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
     style-src 'self' 'unsafe-inline'; img-src 'self' https: data:; frame-src 'self'; \
     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 

@@ -32,6 +32,17 @@ async fn stylesheet() -> HttpResponse {
         .body(STYLESHEET)
 }
 
+const JOB_PROGRESS_SCRIPT: &str = include_str!("../../static/job-progress.js");
+
+/// The only script: it updates a running bulk list's progress in place.
+#[get("/static/job-progress.js")]
+async fn job_progress_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(JOB_PROGRESS_SCRIPT)
+}
+
 async fn not_found() -> Result<HttpResponse, AppError> {
     Err(AppError::PageNotFound)
 }
@@ -39,6 +50,7 @@ async fn not_found() -> Result<HttpResponse, AppError> {
 /// The one route table.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)
+        .service(job_progress_script)
         .service(health::healthz)
         .service(home::home);
     accounts::routes(cfg);

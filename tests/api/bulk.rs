@@ -636,6 +636,7 @@ async fn other_partners_managers_and_learners_find_no_bulk_list() {
     for path in [
         format!("/partner/acme/catalogs/{c}/bulk/{id}"),
         format!("/partner/acme/catalogs/{c}/bulk/{id}/results.csv"),
+        format!("/partner/acme/catalogs/{c}/bulk/{id}/progress"),
         format!("/partner/beta/catalogs/{c}/bulk/{id}"),
         format!("/partner/acme/catalogs/{c}/pre-enrolments"),
     ] {
@@ -660,6 +661,21 @@ async fn other_partners_managers_and_learners_find_no_bulk_list() {
         other.get(&format!("/staff/bulk/{id}")).await.status,
         StatusCode::FORBIDDEN
     );
+    assert_eq!(
+        other
+            .get(&format!("/staff/bulk/{id}/progress"))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    // The list's own manager reads its progress.
+    let progress = manager
+        .get(&format!("/partner/acme/catalogs/{c}/bulk/{id}/progress"))
+        .await;
+    assert_eq!(progress.status, StatusCode::OK);
+    let progress: serde_json::Value = serde_json::from_str(&progress.body).unwrap();
+    assert_eq!(progress["total"], 1);
+    assert_eq!(progress["processed"], 0);
     let _ = beta;
     // A learner.
     app.signed_in_learner().await;

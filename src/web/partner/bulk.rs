@@ -256,6 +256,10 @@ impl JobPage {
         let total = i64::from(self.view.job.total_rows.max(1));
         i64::from(self.view.job.processed_rows) * 100 / total
     }
+    /// A `<progress>` with a maximum of 0 reads as indeterminate.
+    pub fn bar_max(&self) -> i32 {
+        self.view.job.total_rows.max(1)
+    }
     pub fn refreshes(&self) -> bool {
         matches!(self.view.job.status.as_str(), "approved" | "running")
     }
@@ -498,6 +502,41 @@ pub async fn results_csv(
     Ok(crate::web::page::csv_download(receiver, &filename))
 }
 
+/// A job's progress, for the page's script to show without reloading.
+pub async fn progress_json(
+    db: &Db,
+    actor: &crate::policies::Actor,
+    job_id: i64,
+) -> Result<HttpResponse, AppError> {
+    let actor = actor.clone();
+    let view = db.run(move |conn| bulk::find(conn, &actor, job_id)).await?;
+    let job = &view.job;
+    let total = i64::from(job.total_rows);
+    let processed = i64::from(job.processed_rows);
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "status": job.status,
+            "status_words": status_words(&job.status),
+            "processed": processed,
+            "total": total,
+            "percent": processed * 100 / total.max(1),
+            "finished": !matches!(job.status.as_str(), "approved" | "running"),
+        })))
+}
+
+#[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/progress")]
+async fn progress(
+    who: ManagerOrStaff,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let path = path.into_inner();
+    let job_id = path.2;
+    check_path(&db, &who, path).await?;
+    progress_json(&db, &who.actor(), job_id).await
+}
+
 #[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/results.csv")]
 async fn download_results(
     who: ManagerOrStaff,
@@ -517,5 +556,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(submit)
         .service(discard)
         .service(cancel)
+        .service(progress)
         .service(download_results);
 }

@@ -16,7 +16,7 @@ use crate::services::{ServiceContext, partners};
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, format_datetime, render, render_invalid, see_other};
-use crate::web::partner::bulk::{job_page, results_csv, status_words};
+use crate::web::partner::bulk::{job_page, progress_json, results_csv, status_words};
 use crate::web::session::TypedSession;
 
 /// The statuses the queue can be filtered by, in the order offered.
@@ -214,6 +214,15 @@ async fn cancel(
     Ok(see_other(&format!("/staff/bulk/{id}")))
 }
 
+#[get("/staff/bulk/{id}/progress")]
+async fn progress(
+    staff: Staff,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    progress_json(&db, &staff.0.actor(), path.into_inner()).await
+}
+
 #[get("/staff/bulk/{id}/results.csv")]
 async fn results(
     staff: Staff,
@@ -229,5 +238,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(approve)
         .service(reject)
         .service(cancel)
+        .service(progress)
         .service(results);
 }
