@@ -14,7 +14,7 @@ const INTERVAL: Duration = Duration::from_secs(60 * 60);
 /// Sign-in attempts are kept this long, for looking into abuse afterwards.
 const KEEP_SIGN_IN_ATTEMPTS_DAYS: i64 = 30;
 /// A previewed list nobody submitted is kept this long.
-const KEEP_DRAFTS_HOURS: i64 = 24;
+use crate::services::bulk::KEEP_DRAFTS_HOURS;
 
 pub struct Housekeeping {
     db: Db,

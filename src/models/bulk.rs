@@ -207,6 +207,36 @@ pub fn plan_already_pending(
     Ok(by_email + by_key)
 }
 
+/// Rows not decided yet whose person already has an account that can join at once: a
+/// confirmed, active address, or an active account linked to the outside identity.
+pub fn plan_existing_accounts(
+    conn: &mut PgConnection,
+    job_id: i64,
+    planned: &str,
+) -> QueryResult<usize> {
+    let by_email = diesel::sql_query(
+        "UPDATE bulk_job_rows r SET planned = $2 FROM users u \
+         WHERE r.job_id = $1 AND r.planned IS NULL AND r.email <> '' AND u.email = r.email \
+           AND u.email_verified_at IS NOT NULL AND u.is_active",
+    )
+    .bind::<BigInt, _>(job_id)
+    .bind::<Text, _>(planned)
+    .execute(conn)?;
+    let by_key = diesel::sql_query(
+        "UPDATE bulk_job_rows r SET planned = $2 \
+         FROM external_identities i JOIN users u ON u.id = i.user_id \
+         WHERE r.job_id = $1 AND r.planned IS NULL AND r.email = '' AND r.external_user_key <> '' \
+           AND i.provider = split_part(r.external_user_key, ':', 1) \
+           AND i.remote_id = substr(r.external_user_key, \
+                 length(split_part(r.external_user_key, ':', 1)) + 2) \
+           AND u.is_active",
+    )
+    .bind::<BigInt, _>(job_id)
+    .bind::<Text, _>(planned)
+    .execute(conn)?;
+    Ok(by_email + by_key)
+}
+
 /// Every row not decided yet gets `planned`.
 pub fn plan_rest(conn: &mut PgConnection, job_id: i64, planned: &str) -> QueryResult<usize> {
     diesel::update(
@@ -525,7 +555,10 @@ pub fn search(
         query = query.filter(catalogs::partner_id.eq(partner_id));
     }
     query
-        .order((bulk_jobs::created_at.desc(), bulk_jobs::id.desc()))
+        .order((
+            bulk_jobs::submitted_at.desc().nulls_last(),
+            bulk_jobs::id.desc(),
+        ))
         .paginate(page)
         .load_page(conn)
         .map(|page| {
@@ -535,6 +568,22 @@ pub fn search(
                 partner_id,
             })
         })
+}
+
+/// One person's previews of a catalog that were never submitted, newest first.
+pub fn drafts_of(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    user_id: i64,
+) -> QueryResult<Vec<BulkJob>> {
+    bulk_jobs::table
+        .filter(bulk_jobs::catalog_id.eq(catalog_id))
+        .filter(bulk_jobs::status.eq(DRAFT))
+        .filter(bulk_jobs::submitted_by.eq(user_id))
+        .order((bulk_jobs::created_at.desc(), bulk_jobs::id.desc()))
+        .limit(20)
+        .select(BulkJob::as_select())
+        .load(conn)
 }
 
 pub fn count_pending_approval(conn: &mut PgConnection) -> QueryResult<i64> {

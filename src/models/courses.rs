@@ -53,6 +53,16 @@ pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<Course> {
         .first(conn)
 }
 
+/// Courses by id, in the order of `ids`.
+pub fn find_many(conn: &mut PgConnection, ids: &[i64]) -> QueryResult<Vec<Course>> {
+    let mut found: Vec<Course> = courses::table
+        .filter(courses::id.eq_any(ids))
+        .select(Course::as_select())
+        .load(conn)?;
+    found.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
+    Ok(found)
+}
+
 pub fn find_by_key(conn: &mut PgConnection, key: &str) -> QueryResult<Option<Course>> {
     courses::table
         .filter(courses::key.eq(key))

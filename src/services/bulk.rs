@@ -81,6 +81,21 @@ pub const OUTCOMES: [(&str, &str); 11] = [
     ("duplicate_in_file", "appears earlier in the list"),
 ];
 
+/// A list's status in words.
+pub fn status_words(status: &str) -> &'static str {
+    match status {
+        "draft" => "Preview: not submitted yet",
+        "pending_approval" => "Waiting for staff approval",
+        "approved" => "Approved: starting",
+        "running" => "Running",
+        "done" => "Done",
+        "rejected" => "Rejected",
+        "failed" => "Failed",
+        "cancelled" => "Cancelled",
+        _ => "Unknown",
+    }
+}
+
 /// Outcomes that did what the row asked for.
 const SUCCEEDED: [&str; 3] = ["invited", "pre_enrolled", "enrolled"];
 /// Outcomes that did nothing because the row could not be used.
@@ -309,6 +324,7 @@ pub fn upload(
         }
         Kind::PreEnroll => {
             bulk::plan_already_pending(conn, job.id, catalog.id)?;
+            bulk::plan_existing_accounts(conn, job.id, "enrolled")?;
             bulk::plan_rest(conn, job.id, "pre_enrolled")?;
         }
     }
@@ -331,6 +347,8 @@ pub struct JobView {
     pub partner: Partner,
     pub submitter: Option<String>,
     pub decided_by: Option<String>,
+    /// The courses the list gives, each with whether it takes a paid seat.
+    pub courses: Vec<(String, bool)>,
 }
 
 /// A job in scope: staff see every job, a manager the jobs of their partner's catalogs;
@@ -352,12 +370,20 @@ pub fn find(conn: &mut PgConnection, actor: &Actor, job_id: i64) -> Result<JobVi
     };
     let submitter = email_of(conn, job.submitted_by)?;
     let decided_by = email_of(conn, job.decided_by)?;
+    let courses = crate::models::courses::find_many(conn, &job.course_ids)?
+        .into_iter()
+        .map(|c| {
+            let paid = crate::domain::course::is_paid(&c.modes);
+            (c.title, paid)
+        })
+        .collect();
     Ok(JobView {
         job,
         catalog,
         partner,
         submitter,
         decided_by,
+        courses,
     })
 }
 
@@ -398,6 +424,13 @@ pub fn preview(
     let mut groups = Vec::new();
     for (outcome, label) in OUTCOMES {
         if let Some(count) = counts.get(outcome) {
+            // What is still to happen, in the preview's words.
+            let label = match outcome {
+                "invited" => "to be invited",
+                "pre_enrolled" => "to be pre-enrolled: joins when the account appears",
+                "enrolled" => "has an account: joins at once",
+                _ => label,
+            };
             groups.push(OutcomeGroup {
                 outcome: outcome.to_string(),
                 label: label.to_string(),
@@ -407,7 +440,7 @@ pub fn preview(
         }
     }
     let outside_patterns = bulk::first_outside_patterns(conn, job_id, SAMPLES)?;
-    let wanted = ["invited", "pre_enrolled"]
+    let wanted = ["invited", "pre_enrolled", "enrolled"]
         .iter()
         .filter_map(|o| counts.get(*o))
         .sum::<i64>();
@@ -526,8 +559,8 @@ pub fn approve(
     let job = bulk::lock(conn, job_id)?;
     if job.status != bulk::PENDING_APPROVAL {
         return Err(Error::InvalidTransition(format!(
-            "This job is {}; only one waiting for approval can be approved.",
-            job.status.replace('_', " ")
+            "This list's status is \"{}\"; only a list waiting for approval can be approved.",
+            status_words(&job.status)
         )));
     }
     let approved = bulk::set_decision(conn, job.id, bulk::APPROVED, actor.require_user()?, None)?;
@@ -564,8 +597,8 @@ pub fn reject(
     let job = bulk::lock(conn, job_id)?;
     if job.status != bulk::PENDING_APPROVAL {
         return Err(Error::InvalidTransition(format!(
-            "This job is {}; only one waiting for approval can be rejected.",
-            job.status.replace('_', " ")
+            "This list's status is \"{}\"; only a list waiting for approval can be rejected.",
+            status_words(&job.status)
         )));
     }
     let rejected = bulk::set_decision(
@@ -589,7 +622,12 @@ pub fn reject(
 }
 
 /// The submitter or staff cancel a job that has not finished; what was done stays done.
-pub fn cancel(conn: &mut PgConnection, actor: &Actor, job_id: i64) -> Result<BulkJob> {
+pub fn cancel(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    job_id: i64,
+    reason: Option<&str>,
+) -> Result<BulkJob> {
     let view = find(conn, actor, job_id)?;
     if !actor.is_staff && actor.user_id != view.job.submitted_by {
         return Err(Error::Forbidden(
@@ -599,8 +637,8 @@ pub fn cancel(conn: &mut PgConnection, actor: &Actor, job_id: i64) -> Result<Bul
     let job = bulk::lock(conn, job_id)?;
     if !job.is_open() {
         return Err(Error::InvalidTransition(format!(
-            "This job is {}; it can no longer be cancelled.",
-            job.status.replace('_', " ")
+            "This list's status is \"{}\"; it can no longer be cancelled.",
+            status_words(&job.status)
         )));
     }
     let cancelled = bulk::set_cancelled(conn, job.id, actor.require_user()?)?;
@@ -611,7 +649,7 @@ pub fn cancel(conn: &mut PgConnection, actor: &Actor, job_id: i64) -> Result<Bul
         Subject::new("bulk_job", job.id).catalog(view.catalog.partner_id, view.catalog.id),
         Some(json!({ "status": job.status, "processed_rows": job.processed_rows })),
         Some(json!({ "status": cancelled.status })),
-        None,
+        reason,
     )?;
     Ok(cancelled)
 }
@@ -625,6 +663,22 @@ pub fn list_for_catalog(
 ) -> Result<Paginated<BulkJobRow>> {
     require_partner_access(actor, catalog.partner_id, "catalog")?;
     Ok(bulk::search(conn, Some(catalog.id), None, None, page)?)
+}
+
+/// Previews nobody submitted are removed this long after they were read.
+pub const KEEP_DRAFTS_HOURS: i64 = 24;
+
+/// This person's previews of a catalog not submitted yet (each kept for a day).
+pub fn my_drafts(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+) -> Result<Vec<BulkJob>> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    match actor.user_id {
+        Some(user_id) => Ok(bulk::drafts_of(conn, catalog.id, user_id)?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// The staff queue: every submitted job, filtered by status and partner.
@@ -645,7 +699,7 @@ pub fn waiting_for_approval(conn: &mut PgConnection, actor: &Actor) -> Result<i6
     Ok(bulk::count_pending_approval(conn)?)
 }
 
-/// The result file's rows after `after_line`: line, email, outcome, detail.
+/// The rows file after `after_line`: as read, planned, and what came of each.
 pub fn result_rows(
     conn: &mut PgConnection,
     job_id: i64,
@@ -661,15 +715,13 @@ pub fn result_rows(
     let cells = rows
         .into_iter()
         .map(|r| {
-            let person = if r.email.is_empty() {
-                r.external_user_key.clone()
-            } else {
-                r.email.clone()
-            };
             vec![
                 r.line_number.to_string(),
-                person,
-                r.outcome.clone().unwrap_or_else(|| "not_processed".into()),
+                r.email.clone(),
+                r.external_user_key.clone(),
+                r.full_name.clone(),
+                r.planned.clone().unwrap_or_default(),
+                r.outcome.clone().unwrap_or_default(),
                 r.detail.clone().unwrap_or_default(),
             ]
         })
@@ -677,7 +729,17 @@ pub fn result_rows(
     Ok((cells, last))
 }
 
-pub const RESULT_HEADER: [&str; 4] = ["line", "email", "outcome", "detail"];
+/// Each row of a list as read, what the preview planned for it, and (once handled)
+/// what came of it.
+pub const RESULT_HEADER: [&str; 7] = [
+    "line",
+    "email",
+    "external_user_key",
+    "full_name",
+    "planned",
+    "outcome",
+    "detail",
+];
 
 /// What one batch of a run came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

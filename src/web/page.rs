@@ -188,6 +188,45 @@ impl Pager {
     }
 }
 
+/// A count of any integer type, as templates hand them over (often by reference).
+pub trait Count {
+    fn count(&self) -> i64;
+}
+
+impl Count for i64 {
+    fn count(&self) -> i64 {
+        *self
+    }
+}
+
+impl Count for i32 {
+    fn count(&self) -> i64 {
+        i64::from(*self)
+    }
+}
+
+impl Count for usize {
+    fn count(&self) -> i64 {
+        i64::try_from(*self).unwrap_or(i64::MAX)
+    }
+}
+
+impl<T: Count + ?Sized> Count for &T {
+    fn count(&self) -> i64 {
+        (**self).count()
+    }
+}
+
+/// "1 place", "3 places".
+pub fn count_of(count: impl Count, one: &str, many: &str) -> String {
+    let count = count.count();
+    if count == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{count} {many}")
+    }
+}
+
 /// Date and time shown to people.
 pub fn format_datetime(value: &chrono::DateTime<chrono::Utc>) -> String {
     value.format("%Y-%m-%d %H:%M UTC").to_string()

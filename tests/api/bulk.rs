@@ -160,7 +160,7 @@ async fn a_list_is_previewed_row_by_row_then_runs_and_reports_each_row() {
         "also on line 2",
         "already invited: 1",
         "already a learner: 1",
-        "match none of the catalog's email patterns",
+        "none of the catalog's email patterns",
         "Submit the list",
     ] {
         preview.assert_contains(expected);
@@ -263,16 +263,19 @@ async fn a_list_is_previewed_row_by_row_then_runs_and_reports_each_row() {
     assert_eq!(csv.headers()["cache-control"], "no-store");
     let text = csv.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "line,email,outcome,detail");
+    assert_eq!(
+        lines[0],
+        "line,email,external_user_key,full_name,planned,outcome,detail"
+    );
     assert_eq!(lines.len(), 7);
     assert!(
-        lines[2].starts_with("3,not an address,invalid_email,"),
+        lines[2].starts_with("3,not an address,,Bad,invalid_email,invalid_email,"),
         "{}",
         lines[2]
     );
     assert_eq!(
         lines[3],
-        "4,new.one@example.org,duplicate_in_file,also on line 2"
+        "4,new.one@example.org,,Again,duplicate_in_file,duplicate_in_file,also on line 2"
     );
 }
 
@@ -557,9 +560,31 @@ async fn a_list_can_be_discarded_before_and_cancelled_after_submitting() {
         .await,
     );
     manager.post(&format!("{base}/{waiting}/submit"), &[]).await;
-    manager.post(&format!("{base}/{waiting}/cancel"), &[]).await;
+    // Cancelling asks first, and keeps the reason in the audit log.
+    let page = manager.get(&format!("{base}/{waiting}")).await;
+    page.assert_contains(&format!(
+        "href=\"{base}/{waiting}/cancel\">Cancel the list…</a>"
+    ));
+    let question = manager.get(&format!("{base}/{waiting}/cancel")).await;
+    question.assert_contains("Rows already handled (0 of 2) stay as they are");
+    assert_eq!(job(&app, waiting).await.status, "pending_approval");
+    manager
+        .post(
+            &format!("{base}/{waiting}/cancel"),
+            &[("reason", "wrong team")],
+        )
+        .await
+        .assert_redirect_to(&format!("{base}/{waiting}"));
     let cancelled = job(&app, waiting).await;
     assert_eq!(cancelled.status, "cancelled");
+    let reason: Option<String> = count_where(&app, |conn| {
+        audit_entries::table
+            .filter(audit_entries::action.eq("bulk.cancel"))
+            .select(audit_entries::reason)
+            .first(conn)
+    })
+    .await;
+    assert_eq!(reason.as_deref(), Some("wrong team"));
     run_jobs(&app).await;
     assert_eq!(
         app.count("invitations").await,
@@ -573,6 +598,50 @@ async fn a_list_can_be_discarded_before_and_cancelled_after_submitting() {
         .get(&format!("{base}/{waiting}"))
         .await
         .assert_contains("can no longer be cancelled");
+}
+
+#[tokio::test]
+async fn a_preview_names_the_courses_offers_every_row_and_stays_listed_until_submitted() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let rows: String = (0..15).map(|i| format!("p{i}@example.org\n")).collect();
+    let draft = job_id_of(
+        &upload(
+            &manager,
+            s.catalog_id,
+            "invite",
+            b"",
+            &rows,
+            &[s.paid_course, s.open_course],
+        )
+        .await,
+    );
+    let base = format!("/partner/acme/catalogs/{}/bulk", s.catalog_id);
+    let preview = manager.get(&format!("{base}/{draft}")).await;
+    preview.assert_contains("<dt>Prepared by</dt>");
+    preview.assert_contains(
+        "<li>Course course-v1:ACMEx+PAID+1 <span class=\"badge\">takes a paid seat</span></li>",
+    );
+    preview.assert_contains("<li>Course course-v1:ACMEx+OPEN+1</li>");
+    preview.assert_contains("And 5 more: every row is in the CSV file above.");
+    // Every row, with what will happen to it, before anything happened.
+    let csv = manager
+        .client
+        .get(manager.url(&format!("{base}/{draft}/results.csv")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 16, "{csv}");
+    assert!(csv.contains("\n14,p13@example.org,,,invited,,"), "{csv}");
+    // The unsubmitted preview is listed for its author, with how long it is kept.
+    let list = manager.get(&base).await;
+    list.assert_contains("Your previews not submitted yet");
+    list.assert_contains(&format!("#{draft} pasted list</a>"));
+    list.assert_contains("deleted 24 hours after");
 }
 
 #[tokio::test]

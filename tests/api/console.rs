@@ -363,7 +363,7 @@ async fn a_manager_builds_a_catalog_invites_resends_revokes_and_sees_it_audited(
         .await;
     assert_eq!(response.status, StatusCode::OK);
     response.assert_contains("class=\"flash flash-info\"");
-    response.assert_contains("2 invitation(s) sent; 1 not sent");
+    response.assert_contains("2 invitations sent; 1 not sent");
     response.assert_contains("<strong>one@corp.example</strong>: invitation sent");
     response.assert_contains(
         "<strong>John Smith</strong>: not sent: &#34;John Smith&#34; is not an email address",
@@ -373,7 +373,7 @@ async fn a_manager_builds_a_catalog_invites_resends_revokes_and_sees_it_audited(
         .post(&invitations, &[("emails", "two@corp.example")])
         .await;
     response.assert_contains("class=\"flash flash-success\"");
-    response.assert_contains("1 invitation(s) sent.");
+    response.assert_contains("1 invitation sent.");
     let list = app.get(&invitations).await;
     list.assert_contains("one@corp.example");
     list.assert_contains("two@corp.example");

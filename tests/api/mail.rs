@@ -202,7 +202,7 @@ async fn an_invitation_is_delivered_over_smtp_and_its_link_leads_to_an_enrolment
     manager
         .post(&invitations, &[("emails", "newcomer@example.org")])
         .await
-        .assert_contains("1 invitation(s) sent.");
+        .assert_contains("1 invitation sent.");
 
     let received = smtp.wait_for(1).await;
     assert_eq!(received.len(), 1);

@@ -32,7 +32,7 @@ async fn before_sending_a_manager_is_warned_of_addresses_outside_the_patterns_an
     assert_eq!(warned.status, StatusCode::OK);
     warned.assert_contains("Before sending, please check");
     warned.assert_contains("match none of the catalog's email patterns: b@elsewhere.com");
-    warned.assert_contains("1 place(s) left and you are inviting 2 people");
+    warned.assert_contains("1 place left and you are inviting 2 people");
     warned.assert_contains("name=\"confirmed\" value=\"1\"");
     warned.assert_contains("a@example.org\nb@elsewhere.com</textarea>");
     assert_eq!(
@@ -50,7 +50,7 @@ async fn before_sending_a_manager_is_warned_of_addresses_outside_the_patterns_an
             ],
         )
         .await;
-    sent.assert_contains("2 invitation(s) sent.");
+    sent.assert_contains("2 invitations sent.");
     sent.assert_contains("<strong>a@example.org</strong>: invitation sent");
     sent.assert_contains(
         "<strong>b@elsewhere.com</strong>: invitation sent, but the catalog has no place left",

@@ -365,6 +365,15 @@ async fn a_bulk_pre_enrolment_joins_accounts_at_once_and_keeps_the_rest_waiting(
         .unwrap()
         .parse()
         .unwrap();
+    // The preview tells who joins at once from who waits for an account.
+    let preview = manager
+        .get(&format!(
+            "/partner/acme/catalogs/{}/bulk/{id}",
+            s.catalog_id
+        ))
+        .await;
+    preview.assert_contains("has an account: joins at once: 1");
+    preview.assert_contains("to be pre-enrolled: joins when the account appears: 2");
     manager
         .post(
             &format!("/partner/acme/catalogs/{}/bulk/{id}/submit", s.catalog_id),

@@ -71,7 +71,7 @@ try {
   await page.getByRole('button', { name: 'Read the list and preview' }).click();
   await page.getByRole('heading', { name: 'Preview' }).waitFor();
   await page.getByText('120 rows read').waitFor();
-  await page.getByRole('heading', { name: 'invited: 118' }).waitFor();
+  await page.getByRole('heading', { name: 'to be invited: 118' }).waitFor();
   await page.getByRole('heading', { name: 'not an email address: 1' }).waitFor();
   await page.getByRole('heading', { name: 'appears earlier in the list: 1' }).waitFor();
   await page.getByText('it will wait for the platform').waitFor();
@@ -115,13 +115,13 @@ try {
   step('the result file lists every row');
   const [download] = await Promise.all([
     page.waitForEvent('download'),
-    page.getByRole('link', { name: /Download each row/ }).click(),
+    page.getByRole('link', { name: /Download every row with its outcome/ }).click(),
   ]);
   const lines = readFileSync(await download.path(), 'utf8').trim().split('\n');
-  assert.equal(lines[0], 'line,email,outcome,detail');
+  assert.equal(lines[0], 'line,email,external_user_key,full_name,planned,outcome,detail');
   assert.equal(lines.length, 121);
-  assert.equal(lines.filter((l) => l.includes(',invited,')).length, 118);
-  assert.ok(lines.some((l) => l.startsWith('121,employee000@acme-staff.example,duplicate_in_file,also on line 2')));
+  assert.equal(lines.filter((l) => l.includes(',invited,invited,')).length, 118);
+  assert.ok(lines.some((l) => l.startsWith('121,employee000@acme-staff.example,,Twice,duplicate_in_file,duplicate_in_file,also on line 2')));
 
   step('the manager sees the same list done');
   await signOut();

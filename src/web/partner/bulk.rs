@@ -89,6 +89,7 @@ struct BulkPage {
     catalog: Catalog,
     courses: Vec<(CatalogCourse, Course)>,
     jobs: Paginated<BulkJobRow>,
+    drafts: Vec<crate::models::bulk::BulkJob>,
     pager: Pager,
     form: BulkForm,
     errors: FieldErrors,
@@ -99,6 +100,12 @@ struct BulkPage {
 impl BulkPage {
     fn when(&self, at: &chrono::DateTime<chrono::Utc>) -> String {
         super::local(&self.partner, at)
+    }
+    fn kept_hours(&self) -> i64 {
+        bulk::KEEP_DRAFTS_HOURS
+    }
+    fn status_words(&self, status: &str) -> &'static str {
+        status_words(status)
     }
     fn kind_checked(&self, kind: &str) -> bool {
         self.form.kind == kind || (self.form.kind.is_empty() && kind == "invite")
@@ -124,11 +131,12 @@ async fn bulk_page(
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let request = PageRequest::new(page_number, None);
     let for_catalog = catalog.clone();
-    let (courses, jobs) = db
+    let (courses, jobs, drafts) = db
         .run(move |conn| {
             let courses = catalog_service::courses(conn, &actor, for_catalog.id)?;
             let jobs = bulk::list_for_catalog(conn, &actor, &for_catalog, request)?;
-            Ok((courses, jobs))
+            let drafts = bulk::my_drafts(conn, &actor, &for_catalog)?;
+            Ok((courses, jobs, drafts))
         })
         .await?;
     let pager = Pager::new(&jobs, &bulk_path(&partner, catalog.id), &[]);
@@ -138,6 +146,7 @@ async fn bulk_page(
         catalog,
         courses,
         jobs,
+        drafts,
         pager,
         form,
         errors,
@@ -266,6 +275,12 @@ impl JobPage {
     pub fn status_words(&self) -> &'static str {
         status_words(&self.view.job.status)
     }
+    pub fn places(&self, count: &i64) -> String {
+        crate::web::page::count_of(count, "place", "places")
+    }
+    pub fn people(&self, count: &i64) -> String {
+        crate::web::page::count_of(count, "person", "people")
+    }
     pub fn kind_words(&self) -> &'static str {
         if self.view.job.kind == "pre_enroll" {
             "Pre-enrolment"
@@ -275,20 +290,7 @@ impl JobPage {
     }
 }
 
-/// A job's status in words.
-pub fn status_words(status: &str) -> &'static str {
-    match status {
-        "draft" => "Preview: not submitted yet",
-        "pending_approval" => "Waiting for staff approval",
-        "approved" => "Approved: starting",
-        "running" => "Running",
-        "done" => "Done",
-        "rejected" => "Rejected",
-        "failed" => "Failed",
-        "cancelled" => "Cancelled",
-        _ => "Unknown",
-    }
-}
+pub use crate::services::bulk::status_words;
 
 /// Builds a job's page for the person looking at it.
 pub async fn job_page(
@@ -467,22 +469,104 @@ async fn discard(
     Ok(see_other(&format!("/partner/{code}/catalogs/{id}/bulk")))
 }
 
+/// Asks before cancelling a list, with an optional reason for the audit log.
+pub async fn cancel_question(
+    req: &HttpRequest,
+    who: &crate::web::auth::Identity,
+    db: &Db,
+    job_id: i64,
+    base: String,
+    (reason, errors): (String, FieldErrors),
+) -> Result<crate::web::page::ConfirmPage, AppError> {
+    let actor = who.actor();
+    let view = db.run(move |conn| bulk::find(conn, &actor, job_id)).await?;
+    let handled = view.job.processed_rows;
+    Ok(crate::web::page::ConfirmPage {
+        page: Page::for_request(req, Some(who)),
+        title: format!("Cancel list #{}: {}?", view.job.id, view.job.source_name),
+        question: format!(
+            "Rows already handled ({handled} of {}) stay as they are: their invitations or pre-enrolments are kept. The other rows will not be handled, and the list cannot be restarted.",
+            view.job.total_rows
+        ),
+        action: format!("{base}/cancel"),
+        hidden: Vec::new(),
+        button: "Cancel the list".into(),
+        danger: true,
+        back: base,
+        reason,
+        errors,
+    })
+}
+
+#[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/cancel")]
+async fn confirm_cancel(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let (code, id, job_id) = path.into_inner();
+    check_path(&db, &who, (code.clone(), id, job_id)).await?;
+    let base = format!("/partner/{code}/catalogs/{id}/bulk/{job_id}");
+    let page = cancel_question(
+        &req,
+        &who.identity,
+        &db,
+        job_id,
+        base,
+        (String::new(), FieldErrors::new()),
+    )
+    .await?;
+    render(&page)
+}
+
 #[post("/partner/{code}/catalogs/{id}/bulk/{job_id}/cancel")]
 async fn cancel(
+    req: HttpRequest,
     who: ManagerOrStaff,
     session: TypedSession,
     db: web::Data<Db>,
     path: web::Path<(String, i64, i64)>,
+    form: web::Form<super::ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    act(
-        who,
-        session,
-        db,
-        path.into_inner(),
-        |conn, actor, job_id| bulk::cancel(conn, actor, job_id).map(|_| String::new()),
-        "Cancelled. Rows already handled stay as they are; the rest will not be.",
-    )
-    .await
+    let (code, id, job_id) = path.into_inner();
+    check_path(&db, &who, (code.clone(), id, job_id)).await?;
+    let base = format!("/partner/{code}/catalogs/{id}/bulk/{job_id}");
+    let reason = form.into_inner().reason;
+    cancelled(&req, &who.identity, session, &db, job_id, base, reason).await
+}
+
+/// Cancels a list and says so on its page; a reason too long is asked again.
+pub async fn cancelled(
+    req: &HttpRequest,
+    who: &crate::web::auth::Identity,
+    session: TypedSession,
+    db: &Db,
+    job_id: i64,
+    base: String,
+    reason: String,
+) -> Result<HttpResponse, AppError> {
+    let actor = who.actor();
+    let typed = reason.clone();
+    match db
+        .transaction(move |conn| {
+            let reason = reason.trim();
+            bulk::cancel(conn, &actor, job_id, (!reason.is_empty()).then_some(reason))
+        })
+        .await
+    {
+        Ok(_) => session
+            .success("Cancelled. Rows already handled stay as they are; the rest will not be."),
+        Err(Error::Invalid(errors)) => {
+            let page = cancel_question(req, who, db, job_id, base, (typed, errors)).await?;
+            return render_invalid(&page);
+        }
+        Err(e @ (Error::InvalidTransition(_) | Error::Forbidden(_))) => {
+            session.error(e.public_message())
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(see_other(&base))
 }
 
 /// Streams a job's result file: each row's line, address, outcome and detail.
@@ -555,6 +639,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(show_job)
         .service(submit)
         .service(discard)
+        .service(confirm_cancel)
         .service(cancel)
         .service(progress)
         .service(download_results);

@@ -16,7 +16,9 @@ use crate::services::{ServiceContext, partners};
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, format_datetime, render, render_invalid, see_other};
-use crate::web::partner::bulk::{job_page, progress_json, results_csv, status_words};
+use crate::web::partner::bulk::{
+    cancel_question, cancelled, job_page, progress_json, results_csv, status_words,
+};
 use crate::web::session::TypedSession;
 
 /// The statuses the queue can be filtered by, in the order offered.
@@ -194,24 +196,46 @@ async fn reject(
     }
 }
 
+#[get("/staff/bulk/{id}/cancel")]
+async fn confirm_cancel(
+    req: HttpRequest,
+    staff: Staff,
+    db: web::Data<Db>,
+    path: web::Path<i64>,
+) -> Result<HttpResponse, AppError> {
+    let id = path.into_inner();
+    let page = cancel_question(
+        &req,
+        &staff.0,
+        &db,
+        id,
+        format!("/staff/bulk/{id}"),
+        (String::new(), FieldErrors::new()),
+    )
+    .await?;
+    render(&page)
+}
+
 #[post("/staff/bulk/{id}/cancel")]
 async fn cancel(
+    req: HttpRequest,
     staff: Staff,
     session: TypedSession,
     db: web::Data<Db>,
     path: web::Path<i64>,
+    form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (actor, id) = (staff.0.actor(), path.into_inner());
-    match db
-        .transaction(move |conn| bulk::cancel(conn, &actor, id))
-        .await
-    {
-        Ok(_) => session
-            .success("Cancelled. Rows already handled stay as they are; the rest will not be."),
-        Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
-        Err(e) => return Err(e.into()),
-    }
-    Ok(see_other(&format!("/staff/bulk/{id}")))
+    let id = path.into_inner();
+    cancelled(
+        &req,
+        &staff.0,
+        session,
+        &db,
+        id,
+        format!("/staff/bulk/{id}"),
+        form.into_inner().reason,
+    )
+    .await
 }
 
 #[get("/staff/bulk/{id}/progress")]
@@ -237,6 +261,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(show)
         .service(approve)
         .service(reject)
+        .service(confirm_cancel)
         .service(cancel)
         .service(progress)
         .service(results);

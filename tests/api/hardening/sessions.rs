@@ -430,7 +430,7 @@ async fn managers_invitation_emails_are_capped_per_partner_and_hour() {
             &[("emails", "a@example.org\nb@example.org\nc@example.org")],
         )
         .await;
-    answer.assert_contains("2 invitation(s) sent");
+    answer.assert_contains("2 invitations sent");
     answer.assert_contains(
         "c@example.org</strong>: not sent: Your organisation has sent 2 invitation emails in the last hour",
     );
