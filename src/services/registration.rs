@@ -149,16 +149,12 @@ pub fn sign_up(
         return Err(Error::invalid("email", "is required"));
     };
     if let Some(existing) = users::find_by_email(conn, email.as_str())? {
-        let since = Utc::now() - Duration::hours(1);
-        if !outbox::sent_recently(conn, &existing.email, "sign_up_existing", since)? {
-            let notice = messages::account_notice(
-                &ctx.base_url,
-                &AccountNotice::SignUpWithExistingAddress,
-                &existing.email,
-                &existing.full_name,
-            )?;
-            mail::queue(conn, &ctx.sealer, notice)?;
-        }
+        notify_owner_hourly(
+            conn,
+            ctx,
+            &existing,
+            &AccountNotice::SignUpWithExistingAddress,
+        )?;
         return Ok(SignUp::AlreadyRegistered);
     }
     let user = create_account(
@@ -180,6 +176,23 @@ pub fn sign_up(
         None,
     )?;
     Ok(SignUp::Created(user))
+}
+
+/// Tells the owner of an address that someone tried to use it, at most once an hour
+/// for each kind of notice, so that nobody can flood their mailbox.
+fn notify_owner_hourly(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    owner: &User,
+    notice: &AccountNotice,
+) -> Result<()> {
+    let since = Utc::now() - Duration::hours(1);
+    if outbox::sent_recently(conn, &owner.email, notice.kind(), since)? {
+        return Ok(());
+    }
+    let email = messages::account_notice(&ctx.base_url, notice, &owner.email, &owner.full_name)?;
+    mail::queue(conn, &ctx.sealer, email)?;
+    Ok(())
 }
 
 /// Sends a new verification link to the signed-in person's address.
@@ -212,7 +225,8 @@ pub fn resend_verification(
 }
 
 /// Asks to move the account to another address, after checking the current password;
-/// it changes once that address is confirmed.
+/// it changes once that address is confirmed. An address that has an account gets the
+/// same answer, and its owner a notice instead of a link.
 pub async fn request_email_change(
     db: &Db,
     ctx: &ServiceContext,
@@ -242,8 +256,16 @@ pub async fn request_email_change(
         if email.as_str() == user.email {
             return Err(Error::invalid("new_email", "is already your address"));
         }
-        if users::find_by_email(conn, email.as_str())?.is_some() {
-            return Err(Error::invalid("new_email", "belongs to another account"));
+        if let Some(owner) = users::find_by_email(conn, email.as_str())? {
+            // Answered like a free address, so that nobody learns who has an account;
+            // like a new request, it replaces any earlier one.
+            users::expire_tokens(conn, user.id, PURPOSE_CHANGE)?;
+            return notify_owner_hourly(
+                conn,
+                &ctx,
+                &owner,
+                &AccountNotice::EmailChangeToExistingAddress,
+            );
         }
         issue_link(
             conn,

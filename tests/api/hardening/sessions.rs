@@ -126,6 +126,115 @@ async fn confirming_the_address_ends_every_other_session() {
     assert_eq!(early.get("/my").await.status, StatusCode::SEE_OTHER);
 }
 
+async fn account(app: &TestApp, email: &str) -> Option<partner_catalog::models::users::User> {
+    let email = email.to_string();
+    app.db
+        .run(move |conn| Ok(partner_catalog::models::users::find_by_email(conn, &email)?))
+        .await
+        .unwrap()
+}
+
+async fn last_email_of_kind(
+    app: &TestApp,
+    to: &str,
+    kind: &str,
+) -> partner_catalog::models::outbox::OutboundEmail {
+    use diesel::prelude::*;
+    use partner_catalog::models::outbox::OutboundEmail;
+    use partner_catalog::models::schema::outbound_emails;
+    let (to, kind) = (to.to_string(), kind.to_string());
+    app.db
+        .run(move |conn| {
+            Ok(outbound_emails::table
+                .filter(outbound_emails::to_address.eq(to))
+                .filter(outbound_emails::kind.eq(kind))
+                .order(outbound_emails::id.desc())
+                .select(OutboundEmail::as_select())
+                .first(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// Changing one's address to one that has an account answers exactly as for a free
+/// address; the owner of the taken one is told instead.
+#[tokio::test]
+async fn changing_ones_address_to_a_taken_one_answers_like_a_free_one_and_tells_its_owner() {
+    let app = spawn_app().await;
+    let taken = app
+        .create_user("taken@example.org", "taken password 1", false)
+        .await;
+    let learner = app.signed_in_learner().await;
+    let mut answers = Vec::new();
+    for address in ["taken@example.org", "free@example.org"] {
+        let posted = app
+            .post(
+                "/account/email",
+                &[
+                    ("new_email", address),
+                    ("email_current_password", "learner password 1"),
+                ],
+            )
+            .await;
+        let shown = app.get("/account").await;
+        answers.push((
+            posted.status,
+            posted.location,
+            posted.body,
+            shown.status,
+            shown.body.replace(address, "ADDRESS"),
+        ));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(
+        answers[0]
+            .4
+            .contains("We sent a link to ADDRESS. Your address changes once you follow it."),
+        "{}",
+        answers[0].4
+    );
+
+    // The taken account and the requester's address are unchanged; its owner is told.
+    let owner = account(&app, "taken@example.org").await.unwrap();
+    assert_eq!(owner.id, taken.id);
+    assert_eq!(owner.session_generation, taken.session_generation);
+    assert_eq!(
+        account(&app, "learner@example.org").await.map(|u| u.id),
+        Some(learner.id)
+    );
+    assert_eq!(
+        emails_of_kind(&app, "taken@example.org", "change_email").await,
+        0
+    );
+    let notice = last_email_of_kind(&app, "taken@example.org", "email_change_existing").await;
+    assert_eq!(
+        notice.subject,
+        "Someone tried to use your address on another account"
+    );
+    assert!(
+        notice.sealed_secret.is_none(),
+        "a notice carries no link secret"
+    );
+    // At most one notice an hour.
+    app.post(
+        "/account/email",
+        &[
+            ("new_email", "taken@example.org"),
+            ("email_current_password", "learner password 1"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/account");
+    assert_eq!(
+        emails_of_kind(&app, "taken@example.org", "email_change_existing").await,
+        1
+    );
+    assert_eq!(
+        account(&app, "learner@example.org").await.map(|u| u.id),
+        Some(learner.id)
+    );
+}
+
 /// Item 2: staff make an address a manager that an outsider registered earlier.
 #[tokio::test]
 async fn a_manager_role_for_an_unverified_account_waits_for_its_owner_to_claim_it() {
