@@ -190,7 +190,7 @@ pub fn account_link(
             "Please confirm that this is your email address. Catalogs that accept addresses like yours become available once it is confirmed.".to_string(),
             "Confirm my email address",
             "verify-email",
-            "If you did not create an account, ignore this email: the account stays unconfirmed and can do nothing in your name.",
+            "If you did not create this account, do not confirm it: ignore this email, and the account stays unconfirmed and can do nothing in your name.",
             "verify_email",
         ),
         AccountLink::ChangeEmail => (
@@ -198,7 +198,7 @@ pub fn account_link(
             "You asked to use this address for your account. Confirm it to make the change.".to_string(),
             "Confirm the new address",
             "verify-email",
-            "If you did not ask for this, ignore this email: nothing changes.",
+            "If you did not ask for this, do not confirm it: ignore this email, and nothing changes.",
             "change_email",
         ),
         AccountLink::ResetPassword => (
