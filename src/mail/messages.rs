@@ -190,7 +190,7 @@ pub fn account_link(
             "Please confirm that this is your email address. Catalogs that accept addresses like yours become available once it is confirmed.".to_string(),
             "Confirm my email address",
             "verify-email",
-            "If you did not create an account, ignore this email: the account stays unconfirmed and can do nothing in your name.",
+            "If you did not create this account, do not confirm it: ignore this email, and the account stays unconfirmed and can do nothing in your name.",
             "verify_email",
         ),
         AccountLink::ChangeEmail => (
@@ -198,7 +198,7 @@ pub fn account_link(
             "You asked to use this address for your account. Confirm it to make the change.".to_string(),
             "Confirm the new address",
             "verify-email",
-            "If you did not ask for this, ignore this email: nothing changes.",
+            "If you did not ask for this, do not confirm it: ignore this email, and nothing changes.",
             "change_email",
         ),
         AccountLink::ResetPassword => (
@@ -237,6 +237,19 @@ pub enum AccountNotice {
     SignUpWithExistingAddress,
     /// Sign-ins to the account failed often enough to be throttled.
     SignInAttempts { client_ip: String, failures: usize },
+    /// Someone asked to move another account to an address that already has one.
+    EmailChangeToExistingAddress,
+}
+
+impl AccountNotice {
+    /// The outbox's name for this kind of email.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AccountNotice::SignUpWithExistingAddress => "sign_up_existing",
+            AccountNotice::SignInAttempts { .. } => "sign_in_warning",
+            AccountNotice::EmailChangeToExistingAddress => "email_change_existing",
+        }
+    }
 }
 
 pub fn account_notice(
@@ -245,14 +258,13 @@ pub fn account_notice(
     to: &str,
     name: &str,
 ) -> Result<OutgoingEmail> {
-    let (subject, intro, button, path, outro, kind_name) = match notice {
+    let (subject, intro, button, path, outro) = match notice {
         AccountNotice::SignUpWithExistingAddress => (
             "Someone tried to create an account with your address",
             "Someone tried to create a new account with this email address, which already has an account. If it was you, sign in, or choose a new password if you have forgotten it.".to_string(),
             "Choose a new password",
             "password/forgot",
             "If it was not you, ignore this email: nothing was created and your account is unchanged.",
-            "sign_up_existing",
         ),
         AccountNotice::SignInAttempts { client_ip, failures } => (
             "Failed sign-ins to your account",
@@ -260,7 +272,13 @@ pub fn account_notice(
             "Choose a new password",
             "password/forgot",
             "If it was you, there is nothing to do. If not, choosing a new password ends every signed-in session.",
-            "sign_in_warning",
+        ),
+        AccountNotice::EmailChangeToExistingAddress => (
+            "Someone tried to use your address on another account",
+            "Someone signed in to another account asked to change its email address to this one. This address already has an account, yours, so nothing was changed.".to_string(),
+            "Sign in",
+            "login",
+            "If it was you, sign in with this address instead. If not, ignore this email: your account is unchanged.",
         ),
     };
     let view = ActionView {
@@ -272,7 +290,7 @@ pub fn account_notice(
         expires: None,
         outro,
     };
-    render_action(&view, kind_name, to, None)
+    render_action(&view, notice.kind(), to, None)
 }
 
 /// Tells the submitter of a bulk list what staff decided, and why when they refused it.

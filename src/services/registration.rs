@@ -1,6 +1,8 @@
 //! Accounts people create themselves: from an invitation link, by open sign-up; and
 //! the one-time links that verify an address or reset a password.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{Duration, Utc};
 use diesel::PgConnection;
 
@@ -38,6 +40,20 @@ pub(crate) fn issue_link(
     to: &str,
     new_email: Option<&str>,
 ) -> Result<()> {
+    issue_link_returning_hash(conn, ctx, user, kind, to, new_email)?;
+    Ok(())
+}
+
+/// Issues and emails a one-time link; returns the hash of its secret (the secret itself
+/// goes only into the email).
+fn issue_link_returning_hash(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    user: &User,
+    kind: AccountLink,
+    to: &str,
+    new_email: Option<&str>,
+) -> Result<Vec<u8>> {
     let (purpose, ttl) = match kind {
         AccountLink::VerifyEmail => (PURPOSE_VERIFY, Duration::hours(VERIFY_TTL_HOURS)),
         AccountLink::ChangeEmail => (PURPOSE_CHANGE, Duration::hours(VERIFY_TTL_HOURS)),
@@ -66,7 +82,7 @@ pub(crate) fn issue_link(
         expires_at,
     )?;
     mail::queue(conn, &ctx.sealer, email)?;
-    Ok(())
+    Ok(token.hash())
 }
 
 /// The person's details as typed on a registration form.
@@ -130,6 +146,16 @@ pub enum SignUp {
     AlreadyRegistered,
 }
 
+/// Open sign-up's outcome, and what the browser that signed up keeps in its session.
+#[derive(Debug)]
+pub struct SignedUp {
+    pub outcome: SignUp,
+    /// Lets this browser confirm the new account's address in one step (see
+    /// `LinkFollower`). Of the same size whatever the outcome, so that the session
+    /// cookie does not tell the outcome either.
+    pub browser_proof: String,
+}
+
 /// Open sign-up: the account starts unverified and a verification link is emailed. An
 /// address that has an account gets a notice instead (at most one an hour).
 pub fn sign_up(
@@ -137,7 +163,7 @@ pub fn sign_up(
     ctx: &ServiceContext,
     raw_email: &str,
     registration: &Registration,
-) -> Result<SignUp> {
+) -> Result<SignedUp> {
     let mut errors = FieldErrors::new();
     let email = errors.check("email", EmailAddress::parse(raw_email));
     let full_name = errors.check(
@@ -149,17 +175,17 @@ pub fn sign_up(
         return Err(Error::invalid("email", "is required"));
     };
     if let Some(existing) = users::find_by_email(conn, email.as_str())? {
-        let since = Utc::now() - Duration::hours(1);
-        if !outbox::sent_recently(conn, &existing.email, "sign_up_existing", since)? {
-            let notice = messages::account_notice(
-                &ctx.base_url,
-                &AccountNotice::SignUpWithExistingAddress,
-                &existing.email,
-                &existing.full_name,
-            )?;
-            mail::queue(conn, &ctx.sealer, notice)?;
-        }
-        return Ok(SignUp::AlreadyRegistered);
+        notify_owner_hourly(
+            conn,
+            ctx,
+            &existing,
+            &AccountNotice::SignUpWithExistingAddress,
+        )?;
+        return Ok(SignedUp {
+            outcome: SignUp::AlreadyRegistered,
+            // Matches no link.
+            browser_proof: browser_proof(&SecretToken::generate().hash()),
+        });
     }
     let user = create_account(
         conn,
@@ -171,7 +197,7 @@ pub fn sign_up(
             is_staff: false,
         },
     )?;
-    issue_link(
+    let link_hash = issue_link_returning_hash(
         conn,
         ctx,
         &user,
@@ -179,7 +205,32 @@ pub fn sign_up(
         &user.email.clone(),
         None,
     )?;
-    Ok(SignUp::Created(user))
+    Ok(SignedUp {
+        outcome: SignUp::Created(user),
+        browser_proof: browser_proof(&link_hash),
+    })
+}
+
+/// The session's copy of a confirmation link's hash: never the secret itself.
+fn browser_proof(link_hash: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(link_hash)
+}
+
+/// Tells the owner of an address that someone tried to use it, at most once an hour
+/// for each kind of notice, so that nobody can flood their mailbox.
+fn notify_owner_hourly(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    owner: &User,
+    notice: &AccountNotice,
+) -> Result<()> {
+    let since = Utc::now() - Duration::hours(1);
+    if outbox::sent_recently(conn, &owner.email, notice.kind(), since)? {
+        return Ok(());
+    }
+    let email = messages::account_notice(&ctx.base_url, notice, &owner.email, &owner.full_name)?;
+    mail::queue(conn, &ctx.sealer, email)?;
+    Ok(())
 }
 
 /// Sends a new verification link to the signed-in person's address.
@@ -212,7 +263,8 @@ pub fn resend_verification(
 }
 
 /// Asks to move the account to another address, after checking the current password;
-/// it changes once that address is confirmed.
+/// it changes once that address is confirmed. An address that has an account gets the
+/// same answer, and its owner a notice instead of a link.
 pub async fn request_email_change(
     db: &Db,
     ctx: &ServiceContext,
@@ -242,8 +294,16 @@ pub async fn request_email_change(
         if email.as_str() == user.email {
             return Err(Error::invalid("new_email", "is already your address"));
         }
-        if users::find_by_email(conn, email.as_str())?.is_some() {
-            return Err(Error::invalid("new_email", "belongs to another account"));
+        if let Some(owner) = users::find_by_email(conn, email.as_str())? {
+            // Answered like a free address, so that nobody learns who has an account;
+            // like a new request, it replaces any earlier one.
+            users::expire_tokens(conn, user.id, PURPOSE_CHANGE)?;
+            return notify_owner_hourly(
+                conn,
+                &ctx,
+                &owner,
+                &AccountNotice::EmailChangeToExistingAddress,
+            );
         }
         issue_link(
             conn,
@@ -257,12 +317,49 @@ pub async fn request_email_change(
     .await
 }
 
-/// Uses a verification or address-change link. Single use, expiring. The owner of the
-/// address has spoken: every other session of the account ends (the returned user
-/// carries the generation to sign in with).
-pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
-    let token = SecretToken::from_received(raw_token);
-    let found = users::find_token_for_update(conn, &token.hash())?
+/// The browser following a confirmation link, as far as the link's rule needs it.
+#[derive(Debug, Clone)]
+pub struct LinkFollower {
+    /// The account the browser is signed in as.
+    pub signed_in_as: Option<i64>,
+    /// What the browser kept from a sign-up it made (`SignedUp::browser_proof`).
+    pub sign_up_proof: Option<String>,
+}
+
+/// A confirmation link that can still be used, as its page shows it.
+#[derive(Debug, Clone)]
+pub struct ConfirmationLink {
+    /// The address the link confirms.
+    pub email: String,
+    /// Whether it moves the account to that address, rather than confirming its own.
+    pub changes_address: bool,
+    /// Whether the follower must choose a new password to confirm.
+    pub needs_new_password: bool,
+}
+
+/// Anyone can sign up, or ask for an address change, with somebody else's address and a
+/// password of their own. So only the browser that signed up, or one signed in as the
+/// account, confirms in one step; anyone else following the link proves only that they
+/// read the mailbox, and must choose the password.
+fn may_confirm_directly(
+    token: &users::UserToken,
+    link_hash: &[u8],
+    follower: &LinkFollower,
+) -> bool {
+    follower.signed_in_as == Some(token.user_id)
+        || follower
+            .sign_up_proof
+            .as_deref()
+            .is_some_and(|proof| proof == browser_proof(link_hash))
+}
+
+/// A verification or address-change link that can be used, locked, with its hash.
+fn usable_confirmation_token(
+    conn: &mut PgConnection,
+    raw_token: &str,
+) -> Result<(users::UserToken, Vec<u8>)> {
+    let link_hash = SecretToken::from_received(raw_token).hash();
+    let found = users::find_token_for_update(conn, &link_hash)?
         .filter(|t| t.purpose == PURPOSE_VERIFY || t.purpose == PURPOSE_CHANGE)
         .ok_or(Error::NotFound("link"))?;
     if found.used_at.is_some() {
@@ -275,16 +372,58 @@ pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
             "This link has expired. Ask for a new one from your account page.".into(),
         ));
     }
+    if let Some(new_email) = &found.new_email {
+        if users::find_by_email(conn, new_email)?.is_some() {
+            return Err(Error::Conflict(format!(
+                "{new_email} now belongs to another account."
+            )));
+        }
+    }
+    Ok((found, link_hash))
+}
+
+/// What a confirmation link's page shows, or why the link cannot be used. Changes nothing.
+pub fn check_confirmation_link(
+    conn: &mut PgConnection,
+    raw_token: &str,
+    follower: &LinkFollower,
+) -> Result<ConfirmationLink> {
+    let (found, link_hash) = usable_confirmation_token(conn, raw_token)?;
+    let email = match &found.new_email {
+        Some(new_email) => new_email.clone(),
+        None => users::find(conn, found.user_id)?.email,
+    };
+    Ok(ConfirmationLink {
+        email,
+        changes_address: found.new_email.is_some(),
+        needs_new_password: !may_confirm_directly(&found, &link_hash, follower),
+    })
+}
+
+/// Uses a verification or address-change link. Single use, expiring. A follower who
+/// may not confirm directly must bring a new password's hash, which replaces the
+/// password. The owner of the address has spoken: every other session of the account
+/// ends (the returned user carries the generation to sign in with).
+pub fn confirm_email(
+    conn: &mut PgConnection,
+    raw_token: &str,
+    follower: &LinkFollower,
+    new_password_hash: Option<&str>,
+) -> Result<User> {
+    let (found, link_hash) = usable_confirmation_token(conn, raw_token)?;
+    let new_password_hash = if may_confirm_directly(&found, &link_hash, follower) {
+        None
+    } else {
+        Some(new_password_hash.ok_or_else(|| Error::invalid("password", "is required"))?)
+    };
     users::use_token(conn, found.id)?;
     let before = users::find(conn, found.user_id)?;
     let actor = Actor::for_user(&before, None);
+    if let Some(hash) = new_password_hash {
+        users::set_password_hash(conn, before.id, hash)?;
+    }
     let user = match &found.new_email {
         Some(new_email) => {
-            if users::find_by_email(conn, new_email)?.is_some() {
-                return Err(Error::Conflict(format!(
-                    "{new_email} now belongs to another account."
-                )));
-            }
             let changed = users::change_email(conn, before.id, new_email)?;
             accounts::end_sessions(conn, changed.id)?;
             audit::record(
@@ -314,7 +453,10 @@ pub fn confirm_email(conn: &mut PgConnection, raw_token: &str) -> Result<User> {
             users::find(conn, verified.id)?
         }
     };
-    Ok(user)
+    if new_password_hash.is_some() {
+        after_password_chosen_by_owner(conn, &user)?;
+    }
+    Ok(users::find(conn, user.id)?)
 }
 
 /// Sends a reset link when the address has an account; answers the same either way,
@@ -405,13 +547,21 @@ pub fn set_password_with_link(
     let found = usable_password_link(conn, kind, raw_token)?;
     users::use_token(conn, found.id)?;
     users::set_password_hash(conn, found.user_id, password_hash)?;
-    // Both kinds prove the same thing; neither may be used again.
-    users::expire_tokens(conn, found.user_id, PURPOSE_RESET)?;
-    users::expire_tokens(conn, found.user_id, PURPOSE_CLAIM)?;
     let user = users::find(conn, found.user_id)?;
     let user = accounts::prove_email(conn, &user)?;
     accounts::end_sessions(conn, user.id)?;
-    let actor = Actor::for_user(&user, None);
+    after_password_chosen_by_owner(conn, &user)?;
+    Ok(users::find(conn, user.id)?)
+}
+
+/// What follows a password chosen through a link emailed to the account's address:
+/// no other link may set it again, and a manager role waiting for this person takes
+/// effect.
+fn after_password_chosen_by_owner(conn: &mut PgConnection, user: &User) -> Result<()> {
+    // Each of these links proves the same thing; none may be used again.
+    users::expire_tokens(conn, user.id, PURPOSE_RESET)?;
+    users::expire_tokens(conn, user.id, PURPOSE_CLAIM)?;
+    let actor = Actor::for_user(user, None);
     audit::record(
         conn,
         &actor,
@@ -432,5 +582,5 @@ pub fn set_password_with_link(
             None,
         )?;
     }
-    Ok(users::find(conn, user.id)?)
+    Ok(())
 }

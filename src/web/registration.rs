@@ -14,7 +14,9 @@ use crate::domain::Password;
 use crate::error::{Error, FieldErrors};
 use crate::models::users::User;
 use crate::services::ServiceContext;
-use crate::services::registration::{self, PasswordLink, Registration};
+use crate::services::registration::{
+    self, ConfirmationLink, LinkFollower, PasswordLink, Registration,
+};
 
 #[derive(Template)]
 #[template(path = "accounts/signup.html")]
@@ -86,6 +88,7 @@ struct CheckEmailPage {
 #[post("/signup")]
 async fn signup(
     req: HttpRequest,
+    session: TypedSession,
     settings: web::Data<Settings>,
     db: web::Data<Db>,
     ctx: web::Data<ServiceContext>,
@@ -121,10 +124,13 @@ async fn signup(
     };
     match outcome {
         // The same answer whether or not the address had an account.
-        Ok(_) => render(&CheckEmailPage {
-            page: Page::for_request(&req, None),
-            email: form.email.trim().to_lowercase(),
-        }),
+        Ok(signed_up) => {
+            session.remember_sign_up(&signed_up.browser_proof);
+            render(&CheckEmailPage {
+                page: Page::for_request(&req, None),
+                email: form.email.trim().to_lowercase(),
+            })
+        }
         Err(Error::Invalid(errors)) => render_invalid(&SignUpPage {
             page: Page::for_request(&req, None),
             email: form.email,
@@ -140,42 +146,134 @@ async fn signup(
 struct ConfirmEmailPage {
     page: Page,
     token: String,
+    link: Option<ConfirmationLink>,
+    errors: FieldErrors,
+    problem: Option<String>,
 }
 
+fn link_follower(who: &MaybeSignedIn, session: &TypedSession) -> LinkFollower {
+    LinkFollower {
+        signed_in_as: who.0.as_ref().map(|identity| identity.user.id),
+        sign_up_proof: session.sign_up_proof(),
+    }
+}
+
+/// Shows what following the link would do; changes nothing (the form posts).
 #[get("/verify-email/{token}")]
-async fn confirm_email_form(page: Page, path: web::Path<String>) -> Result<HttpResponse, AppError> {
-    render(&ConfirmEmailPage {
-        page,
-        token: path.into_inner(),
-    })
-}
-
-#[post("/verify-email/{token}")]
-async fn confirm_email(
+async fn confirm_email_form(
     who: MaybeSignedIn,
     session: TypedSession,
+    page: Page,
     db: web::Data<Db>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = path.into_inner();
+    let (lookup, follower) = (token.clone(), link_follower(&who, &session));
+    let (link, problem) = match db
+        .run(move |conn| registration::check_confirmation_link(conn, &lookup, &follower))
+        .await
+    {
+        Ok(link) => (Some(link), None),
+        Err(e @ (Error::InvalidTransition(_) | Error::Conflict(_))) => {
+            (None, Some(e.public_message()))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    render(&ConfirmEmailPage {
+        page,
+        token,
+        link,
+        errors: FieldErrors::new(),
+        problem,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmEmailForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm_password: String,
+}
+
+#[post("/verify-email/{token}")]
+async fn confirm_email(
+    req: HttpRequest,
+    who: MaybeSignedIn,
+    session: TypedSession,
+    db: web::Data<Db>,
+    ctx: web::Data<ServiceContext>,
+    path: web::Path<String>,
+    form: web::Form<ConfirmEmailForm>,
+) -> Result<HttpResponse, AppError> {
+    let token = path.into_inner();
+    let follower = link_follower(&who, &session);
+    let refused = |session: &TypedSession, e: Error| {
+        session.error(e.public_message());
+        Ok(see_other("/account"))
+    };
+    let (lookup, checking) = (token.clone(), follower.clone());
+    let link = match db
+        .run(move |conn| registration::check_confirmation_link(conn, &lookup, &checking))
+        .await
+    {
+        Ok(link) => link,
+        Err(e @ (Error::InvalidTransition(_) | Error::Conflict(_))) => return refused(&session, e),
+        Err(e) => return Err(e.into()),
+    };
+    let invalid = |link: ConfirmationLink, errors: FieldErrors| {
+        render_invalid(&ConfirmEmailPage {
+            page: Page::for_request(&req, who.0.as_ref()),
+            token: token.clone(),
+            link: Some(link),
+            errors,
+            problem: None,
+        })
+    };
+    let mut errors = FieldErrors::new();
+    let new_hash = if link.needs_new_password {
+        match new_password_hash(
+            &ctx,
+            &link.email,
+            &form.password,
+            &form.confirm_password,
+            &mut errors,
+        )
+        .await?
+        {
+            Some(hash) => Some(hash),
+            None => return invalid(link, errors),
+        }
+    } else {
+        None
+    };
+    let lookup = token.clone();
     match db
-        .transaction(move |conn| registration::confirm_email(conn, &token))
+        .transaction(move |conn| {
+            registration::confirm_email(conn, &lookup, &follower, new_hash.as_deref())
+        })
         .await
     {
         Ok(user) => {
             // The link proved the address: its follower is signed in, unless this browser
-            // is signed in as someone else. Every other session of the account ended.
+            // is signed in as someone else and chose no password. Every other session of
+            // the account ended.
             let someone_else = who.0.as_ref().is_some_and(|i| i.user.id != user.id);
-            if !someone_else {
+            if link.needs_new_password || !someone_else {
                 session.sign_in(user.id, user.session_generation);
             }
-            session.success(format!("Thank you: {} is confirmed.", user.email));
-            Ok(see_other(if someone_else { "/account" } else { "/my" }))
+            if link.needs_new_password {
+                session.success(format!(
+                    "Thank you: {} is confirmed and your new password is set. Every other session of the account has ended.",
+                    user.email
+                ));
+                Ok(see_other("/my"))
+            } else {
+                session.success(format!("Thank you: {} is confirmed.", user.email));
+                Ok(see_other(if someone_else { "/account" } else { "/my" }))
+            }
         }
-        Err(e @ (Error::InvalidTransition(_) | Error::Conflict(_))) => {
-            session.error(e.public_message());
-            Ok(see_other("/account"))
-        }
+        Err(e @ (Error::InvalidTransition(_) | Error::Conflict(_))) => refused(&session, e),
         Err(e) => Err(e.into()),
     }
 }

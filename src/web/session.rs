@@ -12,6 +12,7 @@ const USER_ID: &str = "user_id";
 const GENERATION: &str = "generation";
 const CSRF: &str = "csrf";
 const FLASHES: &str = "flashes";
+const SIGN_UP_PROOF: &str = "sign_up_proof";
 /// Flash messages kept at once, the longest one, and all of them serialised: the
 /// session lives in a cookie, which browsers cap at 4 KB.
 const MAX_FLASHES: usize = 3;
@@ -73,6 +74,15 @@ impl TypedSession {
     pub fn sign_out(&self) {
         self.0.renew();
         self.0.clear();
+    }
+
+    /// Remembers the sign-up this browser made, until the next sign-in or sign-out.
+    pub fn remember_sign_up(&self, proof: &str) {
+        let _ = self.0.insert(SIGN_UP_PROOF, proof);
+    }
+
+    pub fn sign_up_proof(&self) -> Option<String> {
+        self.0.get::<String>(SIGN_UP_PROOF).ok().flatten()
     }
 
     /// The session's CSRF token, created on first use.

@@ -114,6 +114,9 @@ async fn confirming_the_address_ends_every_other_session() {
         .sign_in("ada@example.org", "a long password 1")
         .await
         .assert_redirect_to("/");
+    app.sign_in("ada@example.org", "a long password 1")
+        .await
+        .assert_redirect_to("/");
     let (_, secret) = last_email_to(&app, "ada@example.org").await;
     app.post(&format!("/verify-email/{secret}"), &[])
         .await
@@ -124,6 +127,391 @@ async fn confirming_the_address_ends_every_other_session() {
         "signed in here"
     );
     assert_eq!(early.get("/my").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn account(app: &TestApp, email: &str) -> Option<partner_catalog::models::users::User> {
+    let email = email.to_string();
+    app.db
+        .run(move |conn| Ok(partner_catalog::models::users::find_by_email(conn, &email)?))
+        .await
+        .unwrap()
+}
+
+async fn last_email_of_kind(
+    app: &TestApp,
+    to: &str,
+    kind: &str,
+) -> partner_catalog::models::outbox::OutboundEmail {
+    use diesel::prelude::*;
+    use partner_catalog::models::outbox::OutboundEmail;
+    use partner_catalog::models::schema::outbound_emails;
+    let (to, kind) = (to.to_string(), kind.to_string());
+    app.db
+        .run(move |conn| {
+            Ok(outbound_emails::table
+                .filter(outbound_emails::to_address.eq(to))
+                .filter(outbound_emails::kind.eq(kind))
+                .order(outbound_emails::id.desc())
+                .select(OutboundEmail::as_select())
+                .first(conn)?)
+        })
+        .await
+        .unwrap()
+}
+
+/// Item 1: an attacker signs up with the victim's address and a password of their own;
+/// the victim follows the confirmation link in their own browser and must choose the
+/// password, which shuts the attacker out.
+#[tokio::test]
+async fn a_confirmation_link_followed_elsewhere_asks_for_a_new_password_and_shuts_out_the_sign_up()
+{
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let attacker = app.another_browser();
+    sign_up(&attacker, "victim@example.org", "attacker password 1").await;
+    attacker
+        .sign_in("victim@example.org", "attacker password 1")
+        .await
+        .assert_redirect_to("/");
+    let (email, secret) = last_email_to(&app, "victim@example.org").await;
+    assert_eq!(email.kind, "verify_email");
+    invite(&app, s.catalog_id, "victim@example.org").await;
+    assert!(
+        email
+            .text_body
+            .contains("If you did not create this account, do not confirm it"),
+        "{}",
+        email.text_body
+    );
+    let link = format!("/verify-email/{secret}");
+
+    // The victim's browser is asked for a password; looking changes nothing.
+    let victim = app.another_browser();
+    let page = victim.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    page.assert_contains("If you did not create this account, do not confirm it");
+    page.assert_contains("name=\"password\"");
+    page.assert_contains("name=\"confirm_password\"");
+    assert!(!page.body.contains("Confirm my email address"));
+    assert!(
+        account(&app, "victim@example.org")
+            .await
+            .unwrap()
+            .email_verified_at
+            .is_none()
+    );
+
+    // Without a password, or with a weak or mismatched one, nothing is confirmed.
+    let bare = victim.post(&link, &[]).await;
+    assert_eq!(bare.status, StatusCode::BAD_REQUEST);
+    bare.assert_contains("must be at least 10 characters");
+    let weak = victim
+        .post(
+            &link,
+            &[
+                ("password", "Password123"),
+                ("confirm_password", "Password123"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    weak.assert_contains("one of the most common passwords");
+    assert!(
+        !weak.body.contains("value=\"Password123\""),
+        "passwords are not kept"
+    );
+    let mismatched = victim
+        .post(
+            &link,
+            &[
+                ("password", "victim password 1"),
+                ("confirm_password", "victim password 2"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatched.status, StatusCode::BAD_REQUEST);
+    mismatched.assert_contains("does not match the password");
+    let before = account(&app, "victim@example.org").await.unwrap();
+    assert!(before.email_verified_at.is_none());
+    assert_eq!(attacker.get("/my").await.status, StatusCode::OK);
+
+    // With a good password: confirmed, signed in, and the attacker is out.
+    victim
+        .post(
+            &link,
+            &[
+                ("password", "victim password 1"),
+                ("confirm_password", "victim password 1"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/my");
+    let my = victim.get("/my").await;
+    assert_eq!(my.status, StatusCode::OK);
+    my.assert_contains("Sales Academy");
+    let after = account(&app, "victim@example.org").await.unwrap();
+    assert!(after.email_verified_at.is_some());
+    assert!(after.session_generation > before.session_generation);
+    assert_eq!(attacker.get("/my").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        attacker
+            .sign_in("victim@example.org", "attacker password 1")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST,
+        "the attacker's password no longer works"
+    );
+    app.another_browser()
+        .sign_in("victim@example.org", "victim password 1")
+        .await
+        .assert_redirect_to("/");
+    let (_, linked) = invitation_to(&app, "victim@example.org").await;
+    assert_eq!(linked, Some(after.id));
+
+    // The link works once.
+    app.another_browser()
+        .get(&link)
+        .await
+        .assert_contains("This link has already been used.");
+}
+
+/// Item 1: the browser that signed up, or one signed in as the account, confirms in one
+/// step; one that signed up for an address someone else registered first does not.
+#[tokio::test]
+async fn the_browser_that_signed_up_confirms_in_one_step_and_nobody_else_does() {
+    let app = spawn_app().await;
+    let ada = app.another_browser();
+    sign_up(&ada, "ada@example.org", "ada password 11").await;
+    let (_, secret) = last_email_to(&app, "ada@example.org").await;
+    let page = ada.get(&format!("/verify-email/{secret}")).await;
+    page.assert_contains("Confirm my email address");
+    assert!(!page.body.contains("name=\"password\""));
+    ada.post(&format!("/verify-email/{secret}"), &[])
+        .await
+        .assert_redirect_to("/my");
+    assert_eq!(ada.get("/my").await.status, StatusCode::OK);
+    assert!(
+        account(&app, "ada@example.org")
+            .await
+            .unwrap()
+            .email_verified_at
+            .is_some()
+    );
+
+    // Someone registers bob@ first; Bob then signs up in his own browser, which is told
+    // the same as ever, and the link the early account sends him asks for a password.
+    let early = app.another_browser();
+    sign_up(&early, "bob@example.org", "early password 1").await;
+    let bob = app.another_browser();
+    sign_up(&bob, "bob@example.org", "bob password 11").await;
+    early
+        .sign_in("bob@example.org", "early password 1")
+        .await
+        .assert_redirect_to("/");
+    early
+        .post("/account/verification", &[])
+        .await
+        .assert_redirect_to("/my");
+    let (_, secret) = last_email_to(&app, "bob@example.org").await;
+    let link = format!("/verify-email/{secret}");
+    bob.get(&link).await.assert_contains("name=\"password\"");
+    assert_eq!(bob.post(&link, &[]).await.status, StatusCode::BAD_REQUEST);
+    assert!(
+        account(&app, "bob@example.org")
+            .await
+            .unwrap()
+            .email_verified_at
+            .is_none()
+    );
+
+    // A browser signed in as the account confirms in one step.
+    early
+        .get(&link)
+        .await
+        .assert_contains("Confirm my email address");
+    early.post(&link, &[]).await.assert_redirect_to("/my");
+    assert!(
+        account(&app, "bob@example.org")
+            .await
+            .unwrap()
+            .email_verified_at
+            .is_some()
+    );
+}
+
+/// Item 1: an address-change link, too, moves the account only for a browser signed in
+/// as it; anyone else must choose the password, and links sent to the old address that
+/// could set it again stop working.
+#[tokio::test]
+async fn an_address_change_link_followed_elsewhere_asks_for_a_new_password_too() {
+    let app = spawn_app().await;
+    app.signed_in_learner().await;
+    app.another_browser()
+        .post("/password/forgot", &[("email", "learner@example.org")])
+        .await;
+    let (_, reset_secret) = last_email_to(&app, "learner@example.org").await;
+    app.post(
+        "/account/email",
+        &[
+            ("new_email", "moved@example.org"),
+            ("email_current_password", "learner password 1"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/account");
+    let (email, secret) = last_email_to(&app, "moved@example.org").await;
+    assert!(
+        email.text_body.contains("do not confirm it"),
+        "{}",
+        email.text_body
+    );
+    let link = format!("/verify-email/{secret}");
+    let elsewhere = app.another_browser();
+    elsewhere
+        .get(&link)
+        .await
+        .assert_contains("If you did not ask for this, do not confirm it");
+    assert_eq!(
+        elsewhere.post(&link, &[]).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(account(&app, "moved@example.org").await.is_none());
+    elsewhere
+        .post(
+            &link,
+            &[
+                ("password", "moved password 1"),
+                ("confirm_password", "moved password 1"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/my");
+    assert!(account(&app, "moved@example.org").await.is_some());
+    assert_eq!(app.get("/my").await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.sign_in("moved@example.org", "learner password 1")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    app.another_browser()
+        .get(&format!("/password/reset/{reset_secret}"))
+        .await
+        .assert_contains("expired or was already used");
+}
+
+/// Sign-up's session cookie does not tell whether the address had an account either.
+#[tokio::test]
+async fn signing_up_sets_a_session_cookie_of_one_size_whether_or_not_the_address_is_taken() {
+    let app = spawn_app().await;
+    app.create_user("ada@example.org", "ada password 1", false)
+        .await;
+    let mut cookies = Vec::new();
+    for email in ["new@example.org", "ada@example.org"] {
+        let browser = app.another_browser();
+        let token = browser.csrf_token().await;
+        let response = browser
+            .client
+            .post(browser.url("/signup"))
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("email", email),
+                ("full_name", "Someone"),
+                ("password", "a long password 1"),
+                ("confirm_password", "a long password 1"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response
+            .cookies()
+            .find(|c| c.name() == "partner_catalog_session")
+            // Its length once percent-decoding is undone.
+            .map(|c| c.value().len() - 2 * c.value().matches('%').count());
+        cookies.push(cookie);
+    }
+    assert!(cookies[0].is_some(), "the sign-up is remembered");
+    assert_eq!(cookies[0], cookies[1]);
+}
+
+/// Changing one's address to one that has an account answers exactly as for a free
+/// address; the owner of the taken one is told instead.
+#[tokio::test]
+async fn changing_ones_address_to_a_taken_one_answers_like_a_free_one_and_tells_its_owner() {
+    let app = spawn_app().await;
+    let taken = app
+        .create_user("taken@example.org", "taken password 1", false)
+        .await;
+    let learner = app.signed_in_learner().await;
+    let mut answers = Vec::new();
+    for address in ["taken@example.org", "free@example.org"] {
+        let posted = app
+            .post(
+                "/account/email",
+                &[
+                    ("new_email", address),
+                    ("email_current_password", "learner password 1"),
+                ],
+            )
+            .await;
+        let shown = app.get("/account").await;
+        answers.push((
+            posted.status,
+            posted.location,
+            posted.body,
+            shown.status,
+            shown.body.replace(address, "ADDRESS"),
+        ));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert!(
+        answers[0]
+            .4
+            .contains("We sent a link to ADDRESS. Your address changes once you follow it."),
+        "{}",
+        answers[0].4
+    );
+
+    // The taken account and the requester's address are unchanged; its owner is told.
+    let owner = account(&app, "taken@example.org").await.unwrap();
+    assert_eq!(owner.id, taken.id);
+    assert_eq!(owner.session_generation, taken.session_generation);
+    assert_eq!(
+        account(&app, "learner@example.org").await.map(|u| u.id),
+        Some(learner.id)
+    );
+    assert_eq!(
+        emails_of_kind(&app, "taken@example.org", "change_email").await,
+        0
+    );
+    let notice = last_email_of_kind(&app, "taken@example.org", "email_change_existing").await;
+    assert_eq!(
+        notice.subject,
+        "Someone tried to use your address on another account"
+    );
+    assert!(
+        notice.sealed_secret.is_none(),
+        "a notice carries no link secret"
+    );
+    // At most one notice an hour.
+    app.post(
+        "/account/email",
+        &[
+            ("new_email", "taken@example.org"),
+            ("email_current_password", "learner password 1"),
+        ],
+    )
+    .await
+    .assert_redirect_to("/account");
+    assert_eq!(
+        emails_of_kind(&app, "taken@example.org", "email_change_existing").await,
+        1
+    );
+    assert_eq!(
+        account(&app, "learner@example.org").await.map(|u| u.id),
+        Some(learner.id)
+    );
 }
 
 /// Item 2: staff make an address a manager that an outsider registered earlier.

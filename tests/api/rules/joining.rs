@@ -110,7 +110,7 @@ async fn rule_4_open_sign_up_leaves_the_email_unverified_for_patterns() {
         })
         .await
         .unwrap();
-    let services::registration::SignUp::Created(signed_up) = signed_up else {
+    let services::registration::SignUp::Created(signed_up) = signed_up.outcome else {
         panic!("a new account");
     };
     assert!(!signed_up.is_verified());
