@@ -144,6 +144,11 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
                     .error_handler(form_error_handler),
             )
             .app_data(actix_web::web::QueryConfig::default().error_handler(query_error_handler))
+            // `/…/abc` where an id belongs: no such page, shown as the site's 404.
+            .app_data(
+                actix_web::web::PathConfig::default()
+                    .error_handler(|_, _| app_web::error::AppError::PageNotFound.into()),
+            )
             .app_data(actix_web::web::PayloadConfig::new(PAYLOAD_LIMIT_BYTES))
             .app_data(settings.clone())
             .app_data(service_context.clone())

@@ -33,8 +33,18 @@ async fn a_missing_record_is_a_not_found_page_without_internals() {
 async fn a_malformed_id_is_not_a_server_error() {
     let app = spawn_app().await;
     app.signed_in_staff().await;
-    let response = app.get("/staff/organisations/abc/edit").await;
-    assert!(response.status.is_client_error(), "{}", response.status);
+    for path in [
+        "/staff/organisations/abc/edit",
+        "/staff/bulk/abc",
+        "/staff/users/99999999999999999999999",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+        // The site's own page, with its navigation, not the framework's text.
+        response.assert_contains("There is nothing at this address.");
+        response.assert_contains("Signed in as");
+        assert!(!response.body.contains("can not parse"), "{path}");
+    }
 }
 
 #[tokio::test]
