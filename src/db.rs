@@ -113,7 +113,17 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(work)).await
+        self.run(move |conn| {
+            let outcome = conn.transaction(work);
+            if let Err(Error::UserLimitReached(Some(refused))) = &outcome {
+                // The refusal outlives its rolled-back transaction: managers count them.
+                if let Err(e) = crate::models::refused_joins::insert(conn, refused) {
+                    tracing::warn!(error = %e, "a refused join could not be recorded");
+                }
+            }
+            outcome
+        })
+        .await
     }
 
     /// Runs `work` with a connection on the blocking pool, without a transaction.

@@ -142,6 +142,14 @@ pub fn field_label(field: &str) -> String {
     }
 }
 
+/// A person the learner limit kept out of a catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefusedJoin {
+    pub partner_id: i64,
+    pub catalog_id: i64,
+    pub user_id: i64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -154,8 +162,10 @@ pub enum Error {
     NotAllowedToEnroll,
     #[error("{0}")]
     CatalogUnavailable(String),
+    /// With who was refused, when known: the refusal is recorded after its transaction
+    /// rolls back, so that managers see the demand.
     #[error("this catalog has reached its learner limit")]
-    UserLimitReached,
+    UserLimitReached(Option<RefusedJoin>),
     #[error("this catalog has no paid seats left for this course")]
     CourseLimitReached,
     #[error("{0} already has an active invitation to this catalog")]
@@ -194,7 +204,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::NotAllowedToEnroll => "not_allowed_to_enroll",
             Error::CatalogUnavailable(_) => "catalog_unavailable",
-            Error::UserLimitReached => "user_limit_reached",
+            Error::UserLimitReached(_) => "user_limit_reached",
             Error::CourseLimitReached => "course_limit_reached",
             Error::InvitationExists(_) => "invitation_exists",
             Error::InvalidTransition(_) => "invalid_transition",
@@ -211,7 +221,7 @@ impl Error {
             Error::NotFound(_) => 404,
             Error::Forbidden(_) | Error::NotAllowedToEnroll => 403,
             Error::CatalogUnavailable(_)
-            | Error::UserLimitReached
+            | Error::UserLimitReached(_)
             | Error::CourseLimitReached
             | Error::InvitationExists(_)
             | Error::InvalidTransition(_)

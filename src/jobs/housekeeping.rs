@@ -53,8 +53,18 @@ impl Job for Housekeeping {
             if drafts > 0 {
                 tracing::info!(drafts, "bulk lists never submitted removed");
             }
+            let before =
+                Utc::now() - chrono::Duration::days(crate::services::console::BLOCKED_WINDOW_DAYS);
+            let refused = self
+                .db
+                .run(move |conn| {
+                    Ok(crate::models::refused_joins::prune_older_than(
+                        conn, before,
+                    )?)
+                })
+                .await?;
             Ok(Progress {
-                handled: pruned + drafts,
+                handled: pruned + drafts + refused,
                 more: false,
             })
         })

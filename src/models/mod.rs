@@ -13,6 +13,7 @@ pub mod organisations;
 pub mod outbox;
 pub mod partners;
 pub mod pending_enrollments;
+pub mod refused_joins;
 pub mod schema;
 pub mod sign_in_attempts;
 pub mod users;

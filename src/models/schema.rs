@@ -287,6 +287,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    refused_joins (id) {
+        id -> Int8,
+        catalog_id -> Int8,
+        user_id -> Nullable<Int8>,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     shared_pool_courses (course_id) {
         course_id -> Int8,
         added_by -> Nullable<Int8>,
@@ -381,6 +390,8 @@ diesel::joinable!(pending_enrollments -> bulk_jobs (bulk_job_id));
 diesel::joinable!(pending_enrollments -> catalogs (catalog_id));
 diesel::joinable!(platform_enrollments -> courses (course_id));
 diesel::joinable!(platform_enrollments -> users (user_id));
+diesel::joinable!(refused_joins -> catalogs (catalog_id));
+diesel::joinable!(refused_joins -> users (user_id));
 diesel::joinable!(shared_pool_courses -> courses (course_id));
 diesel::joinable!(shared_pool_courses -> users (added_by));
 diesel::joinable!(tracking_events -> catalogs (catalog_id));
@@ -409,6 +420,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     partners,
     pending_enrollments,
     platform_enrollments,
+    refused_joins,
     shared_pool_courses,
     sign_in_attempts,
     tracking_events,

@@ -433,7 +433,7 @@ pub fn action_words(action: &str) -> &str {
         "invitation.revoke" => "revoked an invitation",
         "learner.remove" => "removed a learner",
         "licence.grant" => "granted a paid seat",
-        "licence.deactivate" => "deactivated a licence",
+        "licence.deactivate" => "released a paid seat",
         "enrollment.create" => "enrolled in a course",
         "enrollment.upgrade" => "upgraded an enrolment",
         "organisation.create" => "created an organisation",

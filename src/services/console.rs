@@ -54,6 +54,51 @@ pub struct CatalogSummary {
     pub active_licences: i64,
     /// Counted up to `PENDING_COUNT_CAP + 1`; more shows as "more than".
     pub pending_invitations: i64,
+    pub blocked: BlockedAttempts,
+}
+
+/// How long refused attempts are counted for managers.
+pub const BLOCKED_WINDOW_DAYS: i64 = 30;
+
+/// Attempts a catalog's limits refused lately: people who could not take a paid seat
+/// (none left) and people who could not join (learner limit reached).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlockedAttempts {
+    pub seats_full: i64,
+    pub learner_limit: i64,
+}
+
+impl BlockedAttempts {
+    pub fn any(&self) -> bool {
+        self.seats_full + self.learner_limit > 0
+    }
+}
+
+fn blocked_by_catalog(
+    conn: &mut PgConnection,
+    catalog_ids: &[i64],
+) -> Result<HashMap<i64, BlockedAttempts>> {
+    let since = Utc::now() - chrono::Duration::days(BLOCKED_WINDOW_DAYS);
+    let mut found: HashMap<i64, BlockedAttempts> = HashMap::new();
+    for (catalog_id, n) in crate::models::events::seats_refused_counts(conn, catalog_ids, since)? {
+        found.entry(catalog_id).or_default().seats_full = n;
+    }
+    for (catalog_id, n) in crate::models::refused_joins::counts(conn, catalog_ids, since)? {
+        found.entry(catalog_id).or_default().learner_limit = n;
+    }
+    Ok(found)
+}
+
+/// A catalog's refused attempts of the last 30 days.
+pub fn blocked_attempts(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+) -> Result<BlockedAttempts> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    Ok(blocked_by_catalog(conn, &[catalog.id])?
+        .remove(&catalog.id)
+        .unwrap_or_default())
 }
 
 pub struct Dashboard {
@@ -73,9 +118,11 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
         invitation_rows::pending_counts(conn, &ids, Utc::now(), PENDING_COUNT_CAP + 1)?
             .into_iter()
             .collect();
+    let mut blocked = blocked_by_catalog(conn, &ids)?;
     let catalogs = list
         .into_iter()
         .map(|catalog| CatalogSummary {
+            blocked: blocked.remove(&catalog.id).unwrap_or_default(),
             active_learners: learners.get(&catalog.id).copied().unwrap_or(0),
             active_licences: licences.get(&catalog.id).copied().unwrap_or(0),
             pending_invitations: pending.get(&catalog.id).copied().unwrap_or(0),
@@ -488,7 +535,7 @@ pub fn licence_in(
     require_partner_access(actor, catalog.partner_id, "catalog")?;
     match enrollments::lock_licence(conn, licence_id) {
         Ok(licence) if licence.catalog_id == catalog.id => Ok(licence),
-        Ok(_) | Err(diesel::result::Error::NotFound) => Err(Error::NotFound("licence")),
+        Ok(_) | Err(diesel::result::Error::NotFound) => Err(Error::NotFound("paid seat")),
         Err(e) => Err(e.into()),
     }
 }

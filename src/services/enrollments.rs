@@ -290,17 +290,17 @@ pub fn deactivate_licence(
     reason: Option<&str>,
 ) -> Result<Licence> {
     let found = enrollments::find_licence_by_id(conn, licence_id).map_err(|e| match e {
-        diesel::result::Error::NotFound => Error::NotFound("licence"),
+        diesel::result::Error::NotFound => Error::NotFound("paid seat"),
         other => other.into(),
     })?;
     // The learner first, as course access does, so that the two never deadlock.
     users::lock(conn, found.user_id)?;
     let licence = enrollments::lock_licence(conn, licence_id)?;
     let catalog = catalogs::find(conn, licence.catalog_id)?;
-    require_partner_access(actor, catalog.partner_id, "licence")?;
+    require_partner_access(actor, catalog.partner_id, "paid seat")?;
     if !licence.is_active {
         return Err(Error::InvalidTransition(
-            "This licence is already inactive.".into(),
+            "This paid seat is already released.".into(),
         ));
     }
     deactivate(conn, &catalog, &licence, "deactivated_by_manager")?;

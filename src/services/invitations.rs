@@ -257,7 +257,11 @@ fn join_locked(
     let already_active = learners::find(conn, catalog.id, user_id)?.is_some_and(|l| l.is_active);
     let active = learners::count_active(conn, catalog.id)?;
     if !user_limit_allows(catalog.user_limit, active, already_active) {
-        return Err(Error::UserLimitReached);
+        return Err(Error::UserLimitReached(Some(crate::error::RefusedJoin {
+            partner_id: catalog.partner_id,
+            catalog_id: catalog.id,
+            user_id,
+        })));
     }
     Ok(learners::activate(
         conn,

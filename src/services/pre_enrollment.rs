@@ -272,7 +272,7 @@ fn fulfil(
     let reason = match attempt {
         Ok(Fulfilment::Done) => return Ok(Fulfilment::Done),
         Ok(Fulfilment::Waiting(reason)) => reason,
-        Err(Error::UserLimitReached) => "the catalog is full; joins when a place frees".into(),
+        Err(Error::UserLimitReached(_)) => "the catalog is full; joins when a place frees".into(),
         Err(Error::CatalogUnavailable(message)) => message,
         Err(e) => return Err(e),
     };

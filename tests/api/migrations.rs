@@ -55,6 +55,7 @@ fn every_entity_has_its_table() {
         "bulk_job_rows",
         "audit_entries",
         "tracking_events",
+        "refused_joins",
         "outbound_emails",
         "api_tokens",
     ] {

@@ -320,3 +320,67 @@ async fn the_audit_log_reads_as_sentences_and_staff_filter_it_and_download_it() 
         .unwrap();
     assert_eq!(download.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn managers_see_who_the_limits_turned_away_in_the_last_30_days() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let catalog_id = s.catalog_id;
+    app.db
+        .run(move |conn| {
+            diesel::update(catalogs::table.find(catalog_id))
+                .set(catalogs::user_limit.eq(2))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Two learners fill the catalog; both ask for the one paid seat.
+    for email in ["first@example.org", "second@example.org"] {
+        let token = crate::journey::invite(&app, catalog_id, email).await;
+        let browser = app.another_browser();
+        browser
+            .post(
+                &format!("/invitations/{token}/register"),
+                &[
+                    ("full_name", "L"),
+                    ("password", "a long password 1"),
+                    ("confirm_password", "a long password 1"),
+                ],
+            )
+            .await
+            .assert_redirect_to("/my");
+        browser
+            .post(
+                &format!("/my/catalogs/{catalog_id}/courses/{}/enrol", s.paid_course),
+                &[],
+            )
+            .await;
+    }
+    // A third person cannot join: the learner limit is reached.
+    let token = crate::journey::invite(&app, catalog_id, "third@example.org").await;
+    let refused = app
+        .another_browser()
+        .post(
+            &format!("/invitations/{token}/register"),
+            &[
+                ("full_name", "L"),
+                ("password", "a long password 1"),
+                ("confirm_password", "a long password 1"),
+            ],
+        )
+        .await;
+    assert_ne!(refused.location.as_deref(), Some("/my"));
+    assert_eq!(app.count("refused_joins").await, 1, "{}", refused.body);
+
+    let manager = signed_in_manager(&app).await;
+    let dashboard = manager.get("/partner/acme").await;
+    dashboard.assert_contains(">1 turned away</a> in 30 days");
+    dashboard.assert_contains(">1 refused a seat</a> in 30 days");
+    let settings = manager
+        .get(&format!("/partner/acme/catalogs/{catalog_id}"))
+        .await;
+    settings.assert_contains(
+        "In the last 30 days, 1 attempt to join was refused because the learner limit was reached, and 1 request for a paid seat was refused because no paid seat was left.",
+    );
+}

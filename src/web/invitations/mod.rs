@@ -117,7 +117,7 @@ async fn accept(
         Err(
             e @ (Error::Forbidden(_)
             | Error::InvalidTransition(_)
-            | Error::UserLimitReached
+            | Error::UserLimitReached(_)
             | Error::CatalogUnavailable(_)),
         ) => {
             session.error(e.public_message());
@@ -199,7 +199,7 @@ async fn register(
         Err(
             e @ (Error::Conflict(_)
             | Error::InvalidTransition(_)
-            | Error::UserLimitReached
+            | Error::UserLimitReached(_)
             | Error::CatalogUnavailable(_)),
         ) => {
             let status = actix_web::http::StatusCode::from_u16(e.status())

@@ -63,9 +63,9 @@ async fn join(
         .await
     {
         Ok(_) => session.success("You joined the catalog. Enrol in its courses below."),
-        Err(e @ (Error::Forbidden(_) | Error::CatalogUnavailable(_) | Error::UserLimitReached)) => {
-            session.error(e.public_message())
-        }
+        Err(
+            e @ (Error::Forbidden(_) | Error::CatalogUnavailable(_) | Error::UserLimitReached(_)),
+        ) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),
     }
     Ok(see_other("/my"))
@@ -88,7 +88,7 @@ async fn accept(
         Err(
             e @ (Error::Forbidden(_)
             | Error::CatalogUnavailable(_)
-            | Error::UserLimitReached
+            | Error::UserLimitReached(_)
             | Error::InvalidTransition(_)),
         ) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),

@@ -79,6 +79,8 @@ struct CatalogFormPage {
     test: Option<AddressTest>,
     test_email: String,
     test_error: Option<String>,
+    /// Refused attempts of the last 30 days, on an existing catalog.
+    blocked: console::BlockedAttempts,
 }
 
 impl CatalogFormPage {
@@ -105,6 +107,7 @@ impl CatalogFormPage {
             pattern_lines,
             test: None,
             test_email: String::new(),
+            blocked: console::BlockedAttempts::default(),
             test_error: None,
         }
     }
@@ -201,7 +204,7 @@ async fn edit_catalog(
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let test_email = query.test_email.trim().to_string();
     let (for_catalog, typed) = (catalog.clone(), test_email.clone());
-    let (patterns, test) = db
+    let (patterns, test, blocked) = db
         .run(move |conn| {
             let patterns = catalog_service::patterns(conn, &actor, for_catalog.id)?;
             let test = if typed.is_empty() {
@@ -209,12 +212,14 @@ async fn edit_catalog(
             } else {
                 Some(console::test_address(conn, &actor, &for_catalog, &typed))
             };
-            Ok((patterns, test))
+            let blocked = console::blocked_attempts(conn, &actor, &for_catalog)?;
+            Ok((patterns, test, blocked))
         })
         .await?;
     let input = CatalogInput::from_catalog(&catalog, &patterns, partner.tz());
     let mut form = CatalogFormPage::new(page, partner, Some(catalog), input, FieldErrors::new());
     form.test_email = test_email;
+    form.blocked = blocked;
     match test {
         Some(Ok(result)) => form.test = Some(result),
         Some(Err(Error::Invalid(errors))) => {

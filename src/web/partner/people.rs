@@ -336,7 +336,7 @@ async fn invitation_removal_page(
         },
         question: if accepted {
             format!(
-                "Remove {} from {}? They lose access to the catalog, and the paid seats this catalog gave them are released (their enrolments go back to audit).",
+                "Remove {} from {}? They lose access to the catalog, and the paid seats this catalog gave them are released (their enrolments go back to free access).",
                 invitation.email, catalog.name
             )
         } else {
@@ -661,10 +661,10 @@ async fn deactivation_page(
         page: Page::for_request(req, Some(&who.identity)),
         reason: typed.reason,
         errors: typed.errors,
-        title: "Deactivate a licence".into(),
-        question: "Deactivate this licence? The learner's enrolment goes back to audit and the seat is released.".into(),
+        title: "Release a paid seat?".into(),
+        question: "The learner keeps free access to the course (without a certificate), and the seat can go to someone else.".into(),
         action: format!("{}/licences/{licence_id}/deactivate", base(&partner, id)),
-        button: "Deactivate licence".into(),
+        button: "Release the seat".into(),
         back: format!("{}/licences", base(&partner, id)),
         partner,
         catalog,
@@ -698,7 +698,7 @@ async fn deactivate(
             let typed = TypedReason { reason, errors };
             return render_invalid(&deactivation_page(&req, &who, &db, ids, typed).await?);
         }
-        Ok(_) => session.success("Licence deactivated."),
+        Ok(_) => session.success("Paid seat released."),
         Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),
     }

@@ -1,0 +1,2 @@
+DROP TABLE refused_joins;
+DROP INDEX tracking_events_blocked_idx;
