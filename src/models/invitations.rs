@@ -27,6 +27,8 @@ pub struct Invitation {
     pub reminder_sent_at: Option<DateTime<Utc>>,
     /// Courses given when the invitation is accepted.
     pub course_ids: Vec<i64>,
+    /// The name a list gave for the person, offered on their sign-up form.
+    pub full_name: String,
 }
 
 impl Invitation {
@@ -387,6 +389,7 @@ pub fn open_among(
 /// One invitation of a bulk insert.
 pub struct BulkInvitation {
     pub email: String,
+    pub full_name: String,
     pub user_id: Option<i64>,
     pub token_hash: Vec<u8>,
 }
@@ -405,11 +408,13 @@ pub fn insert_bulk(
     let emails: Vec<&str> = rows.iter().map(|r| r.email.as_str()).collect();
     let users: Vec<Option<i64>> = rows.iter().map(|r| r.user_id).collect();
     let hashes: Vec<&[u8]> = rows.iter().map(|r| r.token_hash.as_slice()).collect();
+    let names: Vec<&str> = rows.iter().map(|r| r.full_name.as_str()).collect();
     diesel::sql_query(
         "INSERT INTO invitations (catalog_id, email, user_id, token_hash, channel, invited_by, \
-             invited_at, expires_at, send_count, last_sent_at, course_ids) \
-         SELECT $1, t.email, t.user_id, t.token_hash, 'bulk', $2, $3, $4, 1, $3, $8 \
-         FROM unnest($5::text[], $6::bigint[], $7::bytea[]) AS t(email, user_id, token_hash) \
+             invited_at, expires_at, send_count, last_sent_at, course_ids, full_name) \
+         SELECT $1, t.email, t.user_id, t.token_hash, 'bulk', $2, $3, $4, 1, $3, $8, t.full_name \
+         FROM unnest($5::text[], $6::bigint[], $7::bytea[], $9::text[]) \
+           AS t(email, user_id, token_hash, full_name) \
          ON CONFLICT (catalog_id, email) WHERE removed_at IS NULL AND declined_at IS NULL \
          DO NOTHING RETURNING *",
     )
@@ -421,5 +426,6 @@ pub fn insert_bulk(
     .bind::<Array<Nullable<BigInt>>, _>(&users)
     .bind::<Array<Bytea>, _>(&hashes)
     .bind::<Array<BigInt>, _>(course_ids)
+    .bind::<Array<Text>, _>(&names)
     .load(conn)
 }

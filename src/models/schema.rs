@@ -179,6 +179,7 @@ diesel::table! {
         last_sent_at -> Nullable<Timestamptz>,
         reminder_sent_at -> Nullable<Timestamptz>,
         course_ids -> Array<Int8>,
+        full_name -> Text,
     }
 }
 

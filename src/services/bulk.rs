@@ -937,11 +937,19 @@ fn invite_rows(
         }
     }
     let renewed: HashSet<String> = fresh.iter().map(|i| i.email.clone()).collect();
+    let names: HashMap<&str, &str> = rows
+        .iter()
+        .map(|r| (r.email.as_str(), r.full_name.as_str()))
+        .collect();
     let new_rows: Vec<BulkInvitation> = by_email
         .keys()
         .filter(|email| !renewed.contains(*email))
         .map(|email| BulkInvitation {
             email: email.clone(),
+            full_name: names
+                .get(email.as_str())
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             user_id: accounts.get(email).copied(),
             token_hash: tokens[email].hash().to_vec(),
         })

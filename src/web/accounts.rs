@@ -26,6 +26,9 @@ struct LoginPage {
 pub struct NextQuery {
     #[serde(default)]
     next: String,
+    /// Offered in the form, e.g. from an invitation sent to this address.
+    #[serde(default)]
+    email: String,
 }
 
 /// Only paths on this site are followed after signing in. The value is parsed as a
@@ -69,7 +72,7 @@ async fn login_form(
     }
     render(&LoginPage {
         page,
-        email: String::new(),
+        email: query.email.trim().chars().take(254).collect(),
         next: query.next.clone(),
         errors: FieldErrors::new(),
         message: None,
@@ -140,6 +143,7 @@ async fn logout(
             .await?;
     }
     session.sign_out();
+    session.success("You are signed out.");
     Ok(see_other("/login"))
 }
 

@@ -384,3 +384,64 @@ async fn managers_see_who_the_limits_turned_away_in_the_last_30_days() {
         "In the last 30 days, 1 attempt to join was refused because the learner limit was reached, and 1 request for a paid seat was refused because no paid seat was left.",
     );
 }
+
+#[tokio::test]
+async fn signing_in_from_an_invitation_offers_its_address_and_a_list_offers_its_name() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    // A list gives the invitee's name: their sign-up form offers it.
+    let uploaded = crate::bulk::upload(
+        &manager,
+        s.catalog_id,
+        "invite",
+        b"email,full_name\nnamed@example.org,Ada Lovelace\n",
+        "",
+        &[],
+    )
+    .await;
+    let id: i64 = uploaded
+        .location
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    manager
+        .post(
+            &format!("/partner/acme/catalogs/{}/bulk/{id}/submit", s.catalog_id),
+            &[],
+        )
+        .await;
+    crate::bulk::run_jobs(&app).await;
+    let (_, secret) = crate::journey::last_email_to(&app, "named@example.org").await;
+    let page = app
+        .another_browser()
+        .get(&format!("/invitations/{secret}"))
+        .await;
+    page.assert_contains("name=\"full_name\" type=\"text\" value=\"Ada Lovelace\"");
+
+    // Someone with an account is offered to sign in, with the invited address filled in.
+    app.create_user("member@example.org", "member password 1", false)
+        .await;
+    let token = crate::journey::invite(&app, s.catalog_id, "member@example.org").await;
+    let browser = app.another_browser();
+    let invitation = browser.get(&format!("/invitations/{token}")).await;
+    let login = format!("/login?next=/invitations/{token}&amp;email=member%40example.org");
+    invitation.assert_contains(&login);
+    let form = browser
+        .get(&format!(
+            "/login?next=/invitations/{token}&email=member%40example.org"
+        ))
+        .await;
+    form.assert_contains("value=\"member@example.org\"");
+
+    // Signing out says so.
+    let signed_out = manager.sign_out().await;
+    signed_out.assert_redirect_to("/login");
+    manager
+        .get("/login")
+        .await
+        .assert_contains("You are signed out.");
+}

@@ -93,6 +93,11 @@ async fn show(
         None,
     )
     .await?;
+    // The name the inviting list gave, offered for the person to keep or change.
+    let page = ShowPage {
+        full_name: page.view.invitation.full_name.clone(),
+        ..page
+    };
     render(&page)
 }
 
