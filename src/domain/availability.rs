@@ -13,6 +13,8 @@ pub enum CatalogPhase {
     Upcoming,
     Active,
     Ended,
+    /// Put away by its partner: closed to everyone, whatever its dates.
+    Archived,
 }
 
 impl CatalogPhase {
@@ -21,6 +23,7 @@ impl CatalogPhase {
             CatalogPhase::Upcoming => "upcoming",
             CatalogPhase::Active => "active",
             CatalogPhase::Ended => "ended",
+            CatalogPhase::Archived => "archived",
         }
     }
 }

@@ -27,19 +27,30 @@ pub struct Catalog {
     pub created_by: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Hidden from learners and from the partner's lists; its data stays.
+    pub archived_at: Option<DateTime<Utc>>,
+    pub archived_by: Option<i64>,
 }
 
 impl Catalog {
+    pub fn is_archived(&self) -> bool {
+        self.archived_at.is_some()
+    }
+
     pub fn window(&self) -> AvailabilityWindow {
         AvailabilityWindow::clamped(self.available_start, self.available_end)
     }
 
     pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
-        self.window().is_active_at(now)
+        !self.is_archived() && self.window().is_active_at(now)
     }
 
     pub fn phase_at(&self, now: DateTime<Utc>) -> CatalogPhase {
-        self.window().phase_at(now)
+        if self.is_archived() {
+            CatalogPhase::Archived
+        } else {
+            self.window().phase_at(now)
+        }
     }
 }
 
@@ -141,17 +152,54 @@ pub fn slugs_like(conn: &mut PgConnection, base: &str) -> QueryResult<Vec<String
         .load(conn)
 }
 
+/// A partner's catalogs in use (not archived).
 pub fn for_partner(conn: &mut PgConnection, partner_id: i64) -> QueryResult<Vec<Catalog>> {
     catalogs::table
         .filter(catalogs::partner_id.eq(partner_id))
+        .filter(catalogs::archived_at.is_null())
         .select(Catalog::as_select())
         .order((catalogs::available_start.desc(), catalogs::id.desc()))
         .load(conn)
 }
 
+/// A partner's archived catalogs, latest archived first.
+pub fn archived_for_partner(conn: &mut PgConnection, partner_id: i64) -> QueryResult<Vec<Catalog>> {
+    catalogs::table
+        .filter(catalogs::partner_id.eq(partner_id))
+        .filter(catalogs::archived_at.is_not_null())
+        .select(Catalog::as_select())
+        .order((catalogs::archived_at.desc(), catalogs::id.desc()))
+        .load(conn)
+}
+
+/// Archives a catalog (`Some(by)`) or takes it out of the archive (`None`).
+pub fn set_archived(
+    conn: &mut PgConnection,
+    id: i64,
+    archived: Option<(DateTime<Utc>, i64)>,
+) -> QueryResult<Catalog> {
+    diesel::update(catalogs::table.find(id))
+        .set((
+            catalogs::archived_at.eq(archived.map(|(at, _)| at)),
+            catalogs::archived_by.eq(archived.map(|(_, by)| by)),
+            catalogs::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(Catalog::as_returning())
+        .get_result(conn)
+}
+
+pub fn count_archived(conn: &mut PgConnection, partner_id: i64) -> QueryResult<i64> {
+    catalogs::table
+        .filter(catalogs::partner_id.eq(partner_id))
+        .filter(catalogs::archived_at.is_not_null())
+        .count()
+        .get_result(conn)
+}
+
 pub fn self_enrollment_catalogs(conn: &mut PgConnection) -> QueryResult<Vec<Catalog>> {
     catalogs::table
         .filter(catalogs::is_self_enrollment.eq(true))
+        .filter(catalogs::archived_at.is_null())
         .select(Catalog::as_select())
         .order(catalogs::name)
         .load(conn)

@@ -343,6 +343,7 @@ pub fn claim_due_for_reminder(
             invitations::catalog_id.eq_any(
                 super::schema::catalogs::table
                     .filter(super::schema::catalogs::available_end.gt(now))
+                    .filter(super::schema::catalogs::archived_at.is_null())
                     .select(super::schema::catalogs::id),
             ),
         )

@@ -131,6 +131,8 @@ diesel::table! {
         created_by -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        archived_at -> Nullable<Timestamptz>,
+        archived_by -> Nullable<Int8>,
     }
 }
 
@@ -376,7 +378,6 @@ diesel::joinable!(catalog_learners -> catalogs (catalog_id));
 diesel::joinable!(catalog_learners -> invitations (invitation_id));
 diesel::joinable!(catalog_learners -> users (user_id));
 diesel::joinable!(catalogs -> partners (partner_id));
-diesel::joinable!(catalogs -> users (created_by));
 diesel::joinable!(courses -> organisations (organisation_id));
 diesel::joinable!(external_identities -> users (user_id));
 diesel::joinable!(invitations -> catalogs (catalog_id));

@@ -21,6 +21,10 @@ pub fn require_active(catalog: &Catalog, now: DateTime<Utc>) -> Result<(), Error
             catalog.name,
             catalog.available_end.format("%Y-%m-%d %H:%M UTC")
         ))),
+        CatalogPhase::Archived => Err(Error::CatalogUnavailable(format!(
+            "{} is closed",
+            catalog.name
+        ))),
     }
 }
 

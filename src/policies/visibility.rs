@@ -14,11 +14,15 @@ pub struct Viewer<'a> {
 }
 
 pub fn can_see(viewer: &Viewer<'_>, catalog: &Catalog, patterns: &EmailPatterns) -> bool {
-    viewer.is_staff
-        || viewer.is_active_learner
-        || viewer.has_pending_invitation
-        || (viewer.email_verified && patterns.matches(viewer.email))
-        || may_join_now(viewer, catalog, patterns)
+    if viewer.is_staff {
+        return true;
+    }
+    // An archived catalog is hidden from everyone but staff, members included.
+    !catalog.is_archived()
+        && (viewer.is_active_learner
+            || viewer.has_pending_invitation
+            || (viewer.email_verified && patterns.matches(viewer.email))
+            || may_join_now(viewer, catalog, patterns))
 }
 
 /// Self-enrolment that would succeed now: rule 4 also wants the catalog active.

@@ -364,6 +364,8 @@ pub fn described_page(
 pub const ACTIONS: &[&str] = &[
     "catalog.create",
     "catalog.update",
+    "catalog.archive",
+    "catalog.restore",
     "catalog.patterns_replace",
     "catalog.course_add",
     "catalog.course_remove",
@@ -420,6 +422,8 @@ pub fn action_words(action: &str) -> &str {
     match action {
         "catalog.create" => "created the catalog",
         "catalog.update" => "changed the catalog's settings",
+        "catalog.archive" => "archived the catalog",
+        "catalog.restore" => "took the catalog out of the archive",
         "catalog.patterns_replace" => "changed the email patterns",
         "catalog.course_add" => "added a course",
         "catalog.course_remove" => "removed a course",

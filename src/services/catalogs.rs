@@ -1,5 +1,6 @@
 //! Catalogs: create and edit, email patterns, and the ordered course list.
 
+use chrono::Utc;
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 
@@ -276,6 +277,122 @@ pub fn update(
         None,
     )?;
     Ok(after)
+}
+
+/// Archives a catalog: learners no longer see it, nobody can join or enrol through it,
+/// reminders stop, and the partner's lists leave it out. Its people, seats and history
+/// stay, and it can be restored.
+pub fn archive(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog_id: i64,
+    reason: Option<&str>,
+) -> Result<Catalog> {
+    let before = find_locked(conn, actor, catalog_id)?;
+    if before.is_archived() {
+        return Err(Error::InvalidTransition(format!(
+            "{} is already archived.",
+            before.name
+        )));
+    }
+    let after =
+        catalogs::set_archived(conn, catalog_id, Some((Utc::now(), actor.require_user()?)))?;
+    audit::record(
+        conn,
+        actor,
+        "catalog.archive",
+        Subject::new("catalog", catalog_id).catalog(before.partner_id, catalog_id),
+        Some(serde_json::json!({ "archived_at": before.archived_at })),
+        Some(serde_json::json!({ "archived_at": after.archived_at })),
+        reason,
+    )?;
+    Ok(after)
+}
+
+/// Takes a catalog out of the archive: it is as it was before.
+pub fn restore(conn: &mut PgConnection, actor: &Actor, catalog_id: i64) -> Result<Catalog> {
+    let before = find_locked(conn, actor, catalog_id)?;
+    if !before.is_archived() {
+        return Err(Error::InvalidTransition(format!(
+            "{} is not archived.",
+            before.name
+        )));
+    }
+    let after = catalogs::set_archived(conn, catalog_id, None)?;
+    audit::record(
+        conn,
+        actor,
+        "catalog.restore",
+        Subject::new("catalog", catalog_id).catalog(before.partner_id, catalog_id),
+        Some(serde_json::json!({ "archived_at": before.archived_at })),
+        Some(serde_json::json!({ "archived_at": after.archived_at })),
+        None,
+    )?;
+    Ok(after)
+}
+
+/// A new catalog with another's settings, email patterns and courses (in order), and
+/// none of its people: no invitations, learners or seats.
+pub fn duplicate(conn: &mut PgConnection, actor: &Actor, catalog_id: i64) -> Result<Catalog> {
+    let source = find(conn, actor, catalog_id)?;
+    let partner = partners::find(conn, source.partner_id)?;
+    let name: String = format!("Copy of {}", source.name)
+        .chars()
+        .take(200)
+        .collect();
+    let slug_lock = format!(
+        "catalog-slug:{}",
+        names::slugify(&format!("{} {}", partner.code, name))
+    );
+    crate::models::advisory_xact_lock(conn, &slug_lock)?;
+    let slug = unique_slug(conn, &partner, &name)?;
+    let form = catalogs::CatalogForm {
+        name: &name,
+        description: &source.description,
+        available_start: source.available_start,
+        available_end: source.available_end,
+        user_limit: source.user_limit,
+        course_enrollments_limit: source.course_enrollments_limit,
+        is_self_enrollment: source.is_self_enrollment,
+        allow_self_unenrollment: source.allow_self_unenrollment,
+        support_email: &source.support_email,
+        authorization_message: &source.authorization_message,
+        alternative_link: &source.alternative_link,
+    };
+    let copy = catalogs::insert(conn, partner.id, &slug, actor.user_id, &form)?;
+    let patterns = catalogs::patterns_of(conn, source.id)?;
+    catalogs::replace_patterns(conn, copy.id, &patterns)?;
+    for (position, (_, course)) in catalogs::courses_of(conn, source.id)?.iter().enumerate() {
+        catalogs::insert_course_at(
+            conn,
+            copy.id,
+            course.id,
+            i32::try_from(position).unwrap_or(i32::MAX),
+        )?;
+    }
+    let mut after = snapshot(&copy, &patterns)?;
+    after["copied_from"] = serde_json::json!(source.id);
+    after["courses"] = serde_json::json!(course_order(conn, copy.id)?);
+    audit::record(
+        conn,
+        actor,
+        "catalog.create",
+        Subject::new("catalog", copy.id).catalog(partner.id, copy.id),
+        None,
+        Some(after),
+        None,
+    )?;
+    Ok(copy)
+}
+
+/// A partner's archived catalogs.
+pub fn archived_for_partner(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    partner_id: i64,
+) -> Result<Vec<Catalog>> {
+    require_partner_access(actor, partner_id, "partner")?;
+    Ok(catalogs::archived_for_partner(conn, partner_id)?)
 }
 
 /// Replaces the catalog's email patterns with the given lines (rule 2).

@@ -103,6 +103,8 @@ pub fn blocked_attempts(
 
 pub struct Dashboard {
     pub catalogs: Vec<CatalogSummary>,
+    /// Archived catalogs, left out of `catalogs`.
+    pub archived: i64,
     pub recent: Vec<crate::services::audit::AuditLine>,
 }
 
@@ -131,7 +133,12 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
         .collect();
     let recent = audit::recent_for_partner(conn, partner.id, 10)?;
     let recent = crate::services::audit::describe(conn, recent)?;
-    Ok(Dashboard { catalogs, recent })
+    let archived = catalogs::count_archived(conn, partner.id)?;
+    Ok(Dashboard {
+        archived,
+        catalogs,
+        recent,
+    })
 }
 
 pub fn eligible_courses(

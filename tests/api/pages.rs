@@ -445,3 +445,117 @@ async fn signing_in_from_an_invitation_offers_its_address_and_a_list_offers_its_
         .await
         .assert_contains("You are signed out.");
 }
+
+#[tokio::test]
+async fn a_catalog_is_previewed_duplicated_archived_and_restored() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let catalog_id = s.catalog_id;
+    // A member, and someone invited but not yet joined.
+    let token = crate::journey::invite(&app, catalog_id, "member@example.org").await;
+    let member = app.another_browser();
+    member
+        .post(
+            &format!("/invitations/{token}/register"),
+            &[
+                ("full_name", "M"),
+                ("password", "a long password 1"),
+                ("confirm_password", "a long password 1"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/my");
+    let waiting = crate::journey::invite(&app, catalog_id, "waiting@example.org").await;
+    let manager = signed_in_manager(&app).await;
+    let base = format!("/partner/acme/catalogs/{catalog_id}");
+
+    // Preview: the catalog as learners see it, access in words, nothing to click.
+    let preview = manager.get(&format!("{base}/preview")).await;
+    preview.assert_contains("This is how learners of Sales Academy see it");
+    preview.assert_contains("free access or full access with certificate");
+    preview.assert_contains("<span class=\"badge\">paid seat</span>");
+    preview.assert_contains("disabled>Enrol");
+
+    // Duplicate: settings and courses, nobody in it.
+    let copied = manager.post(&format!("{base}/duplicate"), &[]).await;
+    let copy_path = copied.location.clone().unwrap();
+    let copy_id: i64 = copy_path.rsplit('/').next().unwrap().parse().unwrap();
+    let copy = manager.get(&copy_path).await;
+    copy.assert_contains("Copy of Sales Academy was created with the same settings");
+    manager
+        .get(&format!("{copy_path}/courses"))
+        .await
+        .assert_contains("Course course-v1:ACMEx+OPEN+1");
+    let people: i64 = app
+        .db
+        .run(move |conn| {
+            use partner_catalog::models::schema::{catalog_learners, invitations};
+            let invited: i64 = invitations::table
+                .filter(invitations::catalog_id.eq(copy_id))
+                .count()
+                .get_result(conn)?;
+            let learners: i64 = catalog_learners::table
+                .filter(catalog_learners::catalog_id.eq(copy_id))
+                .count()
+                .get_result(conn)?;
+            Ok(invited + learners)
+        })
+        .await
+        .unwrap();
+    assert_eq!(people, 0);
+
+    // Archive asks first, then hides the catalog from learners and lists.
+    manager
+        .get(&format!("{base}/archive"))
+        .await
+        .assert_contains("Archive Sales Academy?");
+    manager
+        .post(&format!("{base}/archive"), &[("reason", "season over")])
+        .await
+        .assert_redirect_to("/partner/acme");
+    let dashboard = manager.get("/partner/acme").await;
+    dashboard.assert_contains("Sales Academy is archived.");
+    assert!(!dashboard.body.contains(&format!(
+        "catalogs/{catalog_id}/invitations\">Sales Academy</a>"
+    )));
+    dashboard.assert_contains("Archived catalogs (1)");
+    manager
+        .get("/partner/acme/archived")
+        .await
+        .assert_contains(">Sales Academy</a>");
+    let my = member.get("/my").await;
+    assert!(!my.body.contains("Sales Academy"), "{}", my.body);
+    let enrol = member
+        .post(
+            &format!("/my/catalogs/{catalog_id}/courses/{}/enrol", s.open_course),
+            &[],
+        )
+        .await;
+    assert_ne!(enrol.status, StatusCode::OK);
+    assert_eq!(
+        app.count("platform_enrollments").await,
+        0,
+        "nobody enrols through an archived catalog"
+    );
+    assert!(
+        !app.another_browser()
+            .get(&format!("/invitations/{waiting}"))
+            .await
+            .body
+            .contains("Create account and accept")
+    );
+    manager
+        .get("/partner/acme/audit")
+        .await
+        .assert_contains("archived the catalog Sales Academy.");
+
+    // Restored, it is as it was.
+    manager
+        .post(&format!("{base}/restore"), &[])
+        .await
+        .assert_redirect_to(&base);
+    member.get("/my").await.assert_contains("Sales Academy");
+    manager.get("/partner/acme").await.assert_contains(&format!(
+        "catalogs/{catalog_id}/invitations\">Sales Academy</a>"
+    ));
+}

@@ -3,6 +3,7 @@
 
 pub(crate) mod bulk;
 mod catalogs;
+mod lifecycle;
 mod people;
 mod pre_enrollments;
 
@@ -63,6 +64,7 @@ pub(crate) fn percent(used: i64, limit: i32) -> i64 {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     catalogs::routes(cfg);
     people::routes(cfg);
+    lifecycle::routes(cfg);
     bulk::routes(cfg);
     pre_enrollments::routes(cfg);
 }

@@ -1,0 +1,2 @@
+ALTER TABLE catalogs DROP COLUMN archived_by;
+ALTER TABLE catalogs DROP COLUMN archived_at;
