@@ -48,6 +48,19 @@ pub fn active_catalog_ids(conn: &mut PgConnection, user_id: i64) -> QueryResult<
         .load(conn)
 }
 
+/// How many catalogs each of these users is an active learner of.
+pub fn membership_counts(
+    conn: &mut PgConnection,
+    user_ids: &[i64],
+) -> QueryResult<Vec<(i64, i64)>> {
+    catalog_learners::table
+        .filter(catalog_learners::user_id.eq_any(user_ids))
+        .filter(catalog_learners::is_active.eq(true))
+        .group_by(catalog_learners::user_id)
+        .select((catalog_learners::user_id, diesel::dsl::count_star()))
+        .load(conn)
+}
+
 /// Creates the one row for (catalog, user), or makes the existing one active again.
 pub fn activate(
     conn: &mut PgConnection,

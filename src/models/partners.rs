@@ -119,6 +119,24 @@ pub fn managed_by(conn: &mut PgConnection, user_id: i64) -> QueryResult<Option<P
         .optional()
 }
 
+/// For each of these users assigned as a manager: the partner's name and code, and
+/// whether the role is claimed.
+pub fn assignments_of(
+    conn: &mut PgConnection,
+    user_ids: &[i64],
+) -> QueryResult<Vec<(i64, String, String, bool)>> {
+    partner_managers::table
+        .inner_join(partners::table)
+        .filter(partner_managers::user_id.eq_any(user_ids))
+        .select((
+            partner_managers::user_id,
+            partners::name,
+            partners::code,
+            partner_managers::claimed_at.is_not_null(),
+        ))
+        .load(conn)
+}
+
 /// The partner a user is assigned to, claimed or not, and whether it is claimed.
 pub fn assignment_of(
     conn: &mut PgConnection,

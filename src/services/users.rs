@@ -11,14 +11,39 @@ use crate::models::{PageRequest, Paginated};
 use crate::policies::Actor;
 use crate::policies::access::require_staff;
 
+/// A person in the staff list, with their roles.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub user: User,
+    /// The partner they manage (name, code), and whether they took the role on yet.
+    pub manages: Option<(String, String, bool)>,
+    /// Catalogs they are an active learner of.
+    pub learner_of: i64,
+}
+
 pub fn list(
     conn: &mut PgConnection,
     actor: &Actor,
     search: &str,
     page: PageRequest,
-) -> Result<Paginated<User>> {
+) -> Result<Paginated<UserRow>> {
     require_staff(actor)?;
-    Ok(users::search(conn, search, page)?)
+    let found = users::search(conn, search, page)?;
+    let ids: Vec<i64> = found.items.iter().map(|u| u.id).collect();
+    let mut manages: std::collections::HashMap<i64, (String, String, bool)> =
+        partners::assignments_of(conn, &ids)?
+            .into_iter()
+            .map(|(user_id, name, code, claimed)| (user_id, (name, code, claimed)))
+            .collect();
+    let memberships: std::collections::HashMap<i64, i64> =
+        crate::models::learners::membership_counts(conn, &ids)?
+            .into_iter()
+            .collect();
+    Ok(found.map(|user| UserRow {
+        manages: manages.remove(&user.id),
+        learner_of: memberships.get(&user.id).copied().unwrap_or(0),
+        user,
+    }))
 }
 
 pub fn find(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<(User, Option<Partner>)> {

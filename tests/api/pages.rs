@@ -559,3 +559,35 @@ async fn a_catalog_is_previewed_duplicated_archived_and_restored() {
         "catalogs/{catalog_id}/invitations\">Sales Academy</a>"
     ));
 }
+
+#[tokio::test]
+async fn the_staff_user_list_shows_each_persons_roles_and_last_sign_in() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let _manager = signed_in_manager(&app).await;
+    crate::journey::invite(&app, s.catalog_id, "never@example.org").await;
+    let token = crate::journey::invite(&app, s.catalog_id, "member@example.org").await;
+    app.another_browser()
+        .post(
+            &format!("/invitations/{token}/register"),
+            &[
+                ("full_name", "M"),
+                ("password", "a long password 1"),
+                ("confirm_password", "a long password 1"),
+            ],
+        )
+        .await
+        .assert_redirect_to("/my");
+    app.create_user("idle@example.org", "idle password 1", false)
+        .await;
+    let staff = app.another_browser();
+    staff
+        .sign_in("staff@example.org", "staff password 1")
+        .await
+        .assert_redirect_to("/");
+    let list = staff.get("/staff/users").await;
+    list.assert_contains("partner manager of <a href=\"/partner/acme\">ACME Corporation</a>");
+    list.assert_contains("<li>learner in 1 catalog</li>");
+    list.assert_contains("<span class=\"muted\">never</span>");
+    list.assert_contains("Open<span class=\"visually-hidden\"> idle@example.org</span>");
+}

@@ -22,7 +22,7 @@ use crate::web::session::TypedSession;
 #[template(path = "staff/users.html")]
 struct ListPage {
     page: Page,
-    list: Paginated<User>,
+    list: Paginated<users::UserRow>,
     pager: Pager,
     search: String,
 }
