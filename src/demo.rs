@@ -218,6 +218,7 @@ fn seed_in(
                     authorization_message: String::new(),
                     alternative_link: String::new(),
                     email_patterns: pattern.into(),
+                    allowed_domains: String::new(),
                 },
             )?,
         };

@@ -23,8 +23,9 @@ pub enum PatternError {
     Empty,
     #[error("a pattern may be at most {MAX_PATTERN_CHARS} characters")]
     TooLong,
-    #[error("{0}")]
-    Invalid(String),
+    /// Not a regular expression: a sentence for people, then the engine's own words.
+    #[error("{summary}")]
+    Invalid { summary: String, detail: String },
     #[error(
         "a catalog may have at most {MAX_PATTERNS} patterns; this line and those after it are too many (use broader patterns, such as one per domain)"
     )]
@@ -48,7 +49,13 @@ impl EmailPattern {
             .size_limit(COMPILED_SIZE_LIMIT)
             .dfa_size_limit(COMPILED_SIZE_LIMIT)
             .build()
-            .map_err(|e| PatternError::Invalid(e.to_string()))?;
+            .map_err(|e| {
+                let detail = e.to_string();
+                PatternError::Invalid {
+                    summary: explain_invalid(source, &detail),
+                    detail,
+                }
+            })?;
         Ok(Self {
             source: source.to_string(),
             regex,
@@ -61,6 +68,102 @@ impl EmailPattern {
 
     pub fn matches(&self, email: &str) -> bool {
         self.regex.is_match(&email.trim().to_lowercase())
+    }
+}
+
+/// Why a pattern is not a regular expression, in words, for the common slips.
+fn explain_invalid(source: &str, detail: &str) -> String {
+    let count = |c: char| source.chars().filter(|x| *x == c).count();
+    let first = source.chars().next().unwrap_or(' ');
+    if matches!(first, '*' | '+' | '?' | '{') {
+        let rest = &source[first.len_utf8()..];
+        return format!(
+            "it starts with “{first}”, which repeats nothing. To mean “anything”, write “.*” (for example “.*{}”), or put the domain under Allowed email domains",
+            rest.replace('.', r"\.")
+        );
+    }
+    if count('(') > count(')') {
+        return "a bracket “(” is opened and never closed with “)”".into();
+    }
+    if count(')') > count('(') {
+        return "a bracket “)” closes nothing: remove it, or write “\\)” to match a bracket".into();
+    }
+    if count('[') > count(']') {
+        return "a “[” starts a set of characters that is never closed with “]”".into();
+    }
+    if source.ends_with('\\') && !source.ends_with("\\\\") {
+        return "it ends with a lone “\\”: write “\\\\” to match a backslash".into();
+    }
+    if detail.contains("size limit") {
+        return "it is too large to check quickly: use a simpler pattern, or list the domains under Allowed email domains".into();
+    }
+    // The engine's own one-line reason, as in "error: invalid character class range".
+    match detail
+        .lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+    {
+        Some(reason) => format!("it is not a valid regular expression ({reason})"),
+        None => "it is not a valid regular expression".into(),
+    }
+}
+
+/// The pattern an allowed email domain stands for: every address at exactly that domain.
+pub fn domain_pattern(domain: &str) -> String {
+    format!(".*@{}", regex::escape(domain))
+}
+
+/// The domain a pattern stands for, when it is exactly one made by `domain_pattern`.
+pub fn domain_of_pattern(pattern: &str) -> Option<String> {
+    let escaped = pattern.strip_prefix(".*@")?;
+    let domain = escaped.replace(r"\.", ".").replace(r"\-", "-");
+    (is_domain(&domain) && domain_pattern(&domain) == pattern).then_some(domain)
+}
+
+/// A domain as people type it in the allowed-domains box: `acme.com`, `mail.acme.co.uk`.
+pub fn is_domain(text: &str) -> bool {
+    let labels: Vec<&str> = text.split('.').collect();
+    labels.len() >= 2
+        && text.len() <= 253
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+}
+
+/// Reads the allowed-domains box: one domain a line (a leading `@` or `*@` is fine),
+/// each turned into its pattern. Bad lines are named with their number.
+pub fn domains_to_patterns(text: &str) -> Result<Vec<String>, Vec<(usize, String)>> {
+    let mut patterns = Vec::new();
+    let mut bad = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let typed = line.trim();
+        if typed.is_empty() {
+            continue;
+        }
+        let domain = typed
+            .trim_start_matches('*')
+            .trim_start_matches('@')
+            .trim_end_matches('.')
+            .to_lowercase();
+        if is_domain(&domain) {
+            let pattern = domain_pattern(&domain);
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
+            }
+        } else {
+            bad.push((index + 1, typed.to_string()));
+        }
+    }
+    if bad.is_empty() {
+        Ok(patterns)
+    } else {
+        Err(bad)
     }
 }
 
@@ -252,11 +355,44 @@ mod tests {
         );
         assert!(EmailPattern::parse(&"a".repeat(500)).is_ok());
         match EmailPattern::parse("(unclosed").unwrap_err() {
-            PatternError::Invalid(message) => {
-                assert!(message.contains("unclosed group"), "{message}")
+            PatternError::Invalid { summary, detail } => {
+                assert!(summary.contains("is opened and never closed"), "{summary}");
+                assert!(detail.contains("unclosed group"), "{detail}")
             }
             other => panic!("unexpected {other:?}"),
         }
+        match EmailPattern::parse("*@acme.com").unwrap_err() {
+            PatternError::Invalid { summary, .. } => {
+                assert!(summary.contains(r"“.*@acme\.com”"), "{summary}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn allowed_domains_become_exact_full_match_patterns_and_back() {
+        assert_eq!(
+            domains_to_patterns("acme.com\n@Mail.Acme.co.uk\n\n*@acme.com\n"),
+            Ok(vec![
+                r".*@acme\.com".to_string(),
+                r".*@mail\.acme\.co\.uk".to_string()
+            ])
+        );
+        assert_eq!(
+            domains_to_patterns("acme\nfine.org\nbad domain.com"),
+            Err(vec![(1, "acme".into()), (3, "bad domain.com".into())])
+        );
+        let pattern = domain_pattern("my-firm.example");
+        let compiled = EmailPattern::parse(&pattern).unwrap();
+        assert!(compiled.matches("ada@my-firm.example"));
+        assert!(!compiled.matches("ada@my-firmXexample"));
+        assert!(!compiled.matches("ada@evil.my-firm.example.org"));
+        assert_eq!(
+            domain_of_pattern(&pattern).as_deref(),
+            Some("my-firm.example")
+        );
+        assert_eq!(domain_of_pattern(r".*@acme\.(com|org)"), None);
+        assert_eq!(domain_of_pattern(r"ada@acme\.com"), None);
     }
 
     #[test]
@@ -264,7 +400,7 @@ mod tests {
         let huge = format!("(?:{}){{1000}}", r"\w{50}");
         assert!(matches!(
             EmailPattern::parse(&huge),
-            Err(PatternError::Invalid(_))
+            Err(PatternError::Invalid { .. })
         ));
     }
 

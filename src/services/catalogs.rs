@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::audit::{self, Subject};
 use crate::domain::availability::{parse_local_datetime, to_local_input};
+use crate::domain::patterns::{domain_of_pattern, domains_to_patterns};
 use crate::domain::{AvailabilityWindow, EmailPatterns, names};
 use crate::error::{Error, FieldErrors, Result};
 use crate::models::catalogs::{self, Catalog, CatalogCourse, CatalogForm};
@@ -43,6 +44,9 @@ pub struct CatalogInput {
     /// One pattern per line.
     #[serde(default)]
     pub email_patterns: String,
+    /// One domain per line, each standing for the pattern of every address at it.
+    #[serde(default)]
+    pub allowed_domains: String,
 }
 
 impl CatalogInput {
@@ -60,7 +64,17 @@ impl CatalogInput {
             support_email: catalog.support_email.clone(),
             authorization_message: catalog.authorization_message.clone(),
             alternative_link: catalog.alternative_link.clone(),
-            email_patterns: patterns.join("\n"),
+            email_patterns: patterns
+                .iter()
+                .filter(|p| domain_of_pattern(p).is_none())
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n"),
+            allowed_domains: patterns
+                .iter()
+                .filter_map(|p| domain_of_pattern(p))
+                .collect::<Vec<_>>()
+                .join("\n"),
         }
     }
 }
@@ -146,10 +160,43 @@ fn validate(input: &CatalogInput, tz: chrono_tz::Tz) -> Result<ValidCatalog> {
         "alternative_link",
         names::optional_url(&input.alternative_link),
     );
-    let patterns = match EmailPatterns::parse_lines(input.email_patterns.lines()) {
-        Ok(patterns) => Some(patterns.sources()),
+    let domain_patterns = match domains_to_patterns(&input.allowed_domains) {
+        Ok(patterns) => patterns,
         Err(bad) => {
-            errors.add("email_patterns", pattern_errors_message(&bad));
+            let lines: Vec<String> = bad
+                .iter()
+                .map(|(line, typed)| {
+                    format!("line {line} ({typed}) is not a domain such as acme.com")
+                })
+                .collect();
+            errors.add("allowed_domains", lines.join("; "));
+            Vec::new()
+        }
+    };
+    // Domains first, then the patterns typed as such; a domain typed twice counts once.
+    let all_lines: Vec<&str> = domain_patterns
+        .iter()
+        .map(String::as_str)
+        .chain(input.email_patterns.lines())
+        .collect();
+    let patterns = match EmailPatterns::parse_lines(all_lines.iter().copied()) {
+        Ok(patterns) => {
+            let mut sources = patterns.sources();
+            let mut seen = std::collections::HashSet::new();
+            sources.retain(|p| seen.insert(p.clone()));
+            Some(sources)
+        }
+        Err(bad) => {
+            // Line numbers are those of the patterns box.
+            let offset = domain_patterns.len();
+            let in_box: Vec<_> = bad
+                .into_iter()
+                .map(|mut e| {
+                    e.line = e.line.saturating_sub(offset);
+                    e
+                })
+                .collect();
+            errors.add("email_patterns", pattern_errors_message(&in_box));
             None
         }
     };

@@ -591,3 +591,68 @@ async fn the_staff_user_list_shows_each_persons_roles_and_last_sign_in() {
     list.assert_contains("<span class=\"muted\">never</span>");
     list.assert_contains("Open<span class=\"visually-hidden\"> idle@example.org</span>");
 }
+
+#[tokio::test]
+async fn allowed_email_domains_become_exact_patterns_and_read_back_as_domains() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let path = format!("/partner/acme/catalogs/{}", s.catalog_id);
+    let form = |domains: &'static str, patterns: &'static str| {
+        vec![
+            ("name", "Sales Academy"),
+            ("available_start", "2000-01-01T00:00"),
+            ("available_end", "2999-01-01T00:00"),
+            ("user_limit", "0"),
+            ("course_enrollments_limit", "1"),
+            ("allowed_domains", domains),
+            ("email_patterns", patterns),
+        ]
+    };
+    // A domain that is not one, and a pattern starting with "*", are explained.
+    let refused = manager
+        .post(&path, &form("acme.com\nacme", "*@partner.org"))
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    refused.assert_contains("line 2 (acme) is not a domain such as acme.com");
+    refused.assert_contains("it starts with “*”, which repeats nothing");
+    refused.assert_contains("acme.com\nacme</textarea>");
+
+    manager
+        .post(
+            &path,
+            &form(
+                "@ACME.com\nmail.acme.co.uk",
+                r".*@(sales|support)\.partner\.org",
+            ),
+        )
+        .await
+        .assert_redirect_to(&path);
+    let stored: Vec<String> = app
+        .db
+        .run(move |conn| {
+            Ok(partner_catalog::models::catalogs::patterns_of(
+                conn,
+                s.catalog_id,
+            )?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        vec![
+            r".*@acme\.com".to_string(),
+            r".*@mail\.acme\.co\.uk".to_string(),
+            r".*@(sales|support)\.partner\.org".to_string(),
+        ]
+    );
+    let page = manager.get(&path).await;
+    page.assert_contains("acme.com\nmail.acme.co.uk</textarea>");
+    page.assert_contains(r">.*@(sales|support)\.partner\.org</textarea>");
+    page.assert_contains(r"Stored as the patterns <code>.*@acme\.com</code>");
+    // The address test agrees.
+    manager
+        .get(&format!("{path}?test_email=ada%40acme.com"))
+        .await
+        .assert_contains(r"matches <code>.*@acme\.com</code>");
+}

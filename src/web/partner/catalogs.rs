@@ -75,7 +75,8 @@ struct CatalogFormPage {
     catalog: Option<Catalog>,
     input: CatalogInput,
     errors: FieldErrors,
-    pattern_lines: Vec<(usize, String, String)>,
+    /// Each bad pattern line: number, pattern, the problem in words, the engine's detail.
+    pattern_lines: Vec<(usize, String, String, String)>,
     test: Option<AddressTest>,
     test_email: String,
     test_error: Option<String>,
@@ -84,6 +85,11 @@ struct CatalogFormPage {
 }
 
 impl CatalogFormPage {
+    /// The patterns the allowed domains stand for, to show what is stored.
+    fn domain_patterns(&self) -> Vec<String> {
+        crate::domain::patterns::domains_to_patterns(&self.input.allowed_domains)
+            .unwrap_or_default()
+    }
     fn new(
         page: Page,
         partner: Partner,
@@ -95,7 +101,15 @@ impl CatalogFormPage {
             Ok(_) => Vec::new(),
             Err(bad) => bad
                 .into_iter()
-                .map(|e| (e.line, e.pattern, e.error.to_string()))
+                .map(|e| {
+                    let detail = match &e.error {
+                        crate::domain::patterns::PatternError::Invalid { detail, .. } => {
+                            detail.clone()
+                        }
+                        _ => String::new(),
+                    };
+                    (e.line, e.pattern, e.error.to_string(), detail)
+                })
                 .collect(),
         };
         Self {
