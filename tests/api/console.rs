@@ -391,9 +391,10 @@ async fn a_manager_builds_a_catalog_invites_resends_revokes_and_sees_it_audited(
         })
         .await
         .unwrap();
+    // Back to the row that changed.
     app.post(&format!("{invitations}/{id}/resend"), &[])
         .await
-        .assert_redirect_to(&invitations);
+        .assert_redirect_to(&format!("{invitations}#invitation-{id}"));
     app.get(&format!("{invitations}/{id}/remove"))
         .await
         .assert_contains("Revoke the invitation sent to two@corp.example");
@@ -572,7 +573,10 @@ async fn courses_are_reordered_with_buttons() {
     assert!(listing.body.find("Paid course").unwrap() < listing.body.find("Open course").unwrap());
     app.post(&format!("{page}/{second}/move"), &[("direction", "up")])
         .await
-        .assert_redirect_to(&page);
+        .assert_redirect_to(&format!("{page}#course-{second}"));
+    app.get(&page)
+        .await
+        .assert_contains(&format!("<tr id=\"course-{second}\" tabindex=\"-1\">"));
     let listing = app.get(&page).await;
     assert!(listing.body.find("Open course").unwrap() < listing.body.find("Paid course").unwrap());
 }

@@ -70,6 +70,11 @@ try {
   await page.getByRole('button', { name: `Move ${before[2]} up` }).click();
   await page.waitForLoadState('load');
   assert.deepEqual(await titles(), [before[0], before[2], before[1]]);
+  // The page returns to the moved row: one Tab reaches its buttons again.
+  assert.match(page.url(), /#course-\d+$/);
+  await page.keyboard.press('Tab');
+  const focused = await page.evaluate(() => document.activeElement.getAttribute('aria-label'));
+  assert.equal(focused, `Move ${before[2]} up`);
   await shot('2-courses');
 
   step('invite two addresses, one of them badly typed');

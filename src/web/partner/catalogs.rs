@@ -495,8 +495,9 @@ async fn move_course(
     })
     .await?;
     session.success("Course order saved.");
+    // Back to the moved row: the next Tab reaches its buttons again.
     Ok(see_other(&format!(
-        "/partner/{}/catalogs/{id}/courses",
+        "/partner/{}/catalogs/{id}/courses#course-{course_id}",
         partner.code
     )))
 }

@@ -272,7 +272,11 @@ async fn resend(
         ) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),
     }
-    Ok(see_other(&format!("{}/invitations", base(&partner, id))))
+    // Back to the row that changed, so keyboard and screen-reader users stay in place.
+    Ok(see_other(&format!(
+        "{}/invitations#invitation-{invitation_id}",
+        base(&partner, id)
+    )))
 }
 
 #[derive(Template)]
