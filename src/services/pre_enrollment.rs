@@ -42,6 +42,10 @@ impl Person {
             EmailAddress::parse(text)
                 .map(Person::Email)
                 .map_err(|e| e.to_string())
+        } else if !text.contains(':') {
+            Err(format!(
+                "\"{text}\" is neither an email address (such as ada@example.org) nor an outside identity (such as university:12345)"
+            ))
         } else {
             ExternalKey::parse(text)
                 .map(Person::External)
@@ -316,6 +320,44 @@ pub fn fulfil_for_user(conn: &mut PgConnection, user: &User) -> Result<usize> {
         }
     }
     Ok(fulfilled)
+}
+
+/// A pre-enrolment of this person that could not be fulfilled yet, as they read it.
+#[derive(Debug, Clone)]
+pub struct WaitingPlace {
+    pub catalog: String,
+    pub partner: String,
+    /// Why it waits, in words ("the catalog is full; joins when a place frees").
+    pub reason: Option<String>,
+}
+
+/// What waits for this person (a verified address or a linked identity): shown on their
+/// page so that a full catalog is not a silent dead end.
+pub fn waiting_for(conn: &mut PgConnection, actor: &Actor) -> Result<Vec<WaitingPlace>> {
+    let user = users::find(conn, actor.require_user()?)?;
+    let identities: Vec<(String, String)> = users::identities_of(conn, user.id)?
+        .into_iter()
+        .map(|i| (i.provider, i.remote_id))
+        .collect();
+    let email = if user.is_verified() {
+        user.email.as_str()
+    } else {
+        ""
+    };
+    let mut places = Vec::new();
+    for open in pending::open_for(conn, email, &identities)? {
+        let catalog = catalogs::find(conn, open.catalog_id)?;
+        if catalog.is_archived() {
+            continue;
+        }
+        let partner = crate::models::partners::find(conn, catalog.partner_id)?;
+        places.push(WaitingPlace {
+            catalog: catalog.name,
+            partner: partner.name,
+            reason: open.last_error,
+        });
+    }
+    Ok(places)
 }
 
 /// The retry job: tries again pre-enrolments whose person has an account. One runner

@@ -147,7 +147,9 @@ async fn a_verified_change_of_address_and_a_linked_identity_fulfil_too() {
     pre_enrol(&manager, &s, "University:12345", &[]).await;
     let bad = pre_enrol(&manager, &s, "just a name", &[]).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
-    bad.assert_contains("provider:remote_id");
+    bad.assert_contains(
+        "is neither an email address (such as ada@example.org) nor an outside identity",
+    );
     bad.assert_contains("value=\"just a name\"");
 
     // An address change, once the new address is confirmed.
@@ -307,6 +309,10 @@ async fn a_full_catalog_keeps_it_waiting_and_the_retry_fulfils_it_once_a_place_f
         .await;
     page.assert_contains("second@example.org");
     page.assert_contains("the catalog is full");
+    // The person sees it waiting too, rather than an empty page.
+    let mine = second.get("/my").await;
+    mine.assert_contains("ACME Corporation pre-enrolled you in <strong>Sales Academy</strong>, but you cannot join yet: the catalog is full");
+    assert!(!mine.body.contains("No catalog is open to you yet"));
 
     // A place frees; the worker's retry fulfils it.
     let staff = app
@@ -333,6 +339,7 @@ async fn a_full_catalog_keeps_it_waiting_and_the_retry_fulfils_it_once_a_place_f
     let (tried, fulfilled) = retries.retry().await.unwrap();
     assert_eq!((tried, fulfilled), (1, 1));
     assert!(is_learner(&app, s.catalog_id, "second@example.org").await);
+    assert!(!second.get("/my").await.body.contains("pre-enrolled you in"));
 }
 
 #[tokio::test]

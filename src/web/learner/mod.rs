@@ -18,6 +18,7 @@ use crate::web::session::{FlashKind, TypedSession};
 struct MyCatalogsPage {
     page: Page,
     catalogs: Vec<MyCatalog>,
+    waiting: Vec<crate::services::pre_enrollment::WaitingPlace>,
     verified: bool,
     email: String,
 }
@@ -36,13 +37,18 @@ async fn my_catalogs(
     ctx: web::Data<ServiceContext>,
 ) -> Result<HttpResponse, AppError> {
     let (actor, ctx) = (signed_in.0.actor(), ctx.get_ref().clone());
-    let catalogs = db
-        .run(move |conn| learning::my_catalogs(conn, &ctx, &actor))
+    let (catalogs, waiting) = db
+        .run(move |conn| {
+            let catalogs = learning::my_catalogs(conn, &ctx, &actor)?;
+            let waiting = crate::services::pre_enrollment::waiting_for(conn, &actor)?;
+            Ok((catalogs, waiting))
+        })
         .await?;
     let user = &signed_in.0.user;
     render(&MyCatalogsPage {
         page,
         catalogs,
+        waiting,
         verified: user.is_verified(),
         email: user.email.clone(),
     })
