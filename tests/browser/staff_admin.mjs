@@ -67,8 +67,8 @@ try {
   await nav().getByRole('link', { name: 'Users' }).click();
   await page.getByRole('searchbox').fill('learner@');
   await page.getByRole('button', { name: 'Search' }).click();
-  await page.getByRole('cell', { name: 'learner@example.com' }).waitFor();
-  assert.equal(await page.getByRole('cell', { name: 'manager@example.com' }).count(), 0);
+  await page.getByRole('cell', { name: 'learner@example.com', exact: true }).waitFor();
+  assert.equal(await page.getByRole('cell', { name: 'manager@example.com', exact: true }).count(), 0);
   await page.getByRole('searchbox').fill('staff@');
   await page.getByRole('button', { name: 'Search' }).click();
   await page.getByRole('link', { name: 'Open' }).click();
