@@ -177,9 +177,8 @@ impl FromRequest for ManagerOrStaff {
                 Some(identity) if identity.user.is_staff || identity.partner.is_some() => {
                     Ok(ManagerOrStaff { identity })
                 }
-                Some(_) => {
-                    Err(Error::Forbidden("This page is for partner managers.".into()).into())
-                }
+                // Like another partner's data for a manager (rule 10): nothing is here for them.
+                Some(_) => Err(AppError::PageNotFound),
                 None => Err(sign_in_required(&req)),
             }
         })

@@ -746,13 +746,20 @@ async fn other_partners_managers_and_learners_find_no_bulk_list() {
     assert_eq!(progress["total"], 1);
     assert_eq!(progress["processed"], 0);
     let _ = beta;
-    // A learner.
+    // A learner finds nothing either.
     app.signed_in_learner().await;
+    for path in [
+        format!("/partner/acme/catalogs/{c}/bulk/{id}"),
+        format!("/partner/acme/catalogs/{c}/bulk/{id}/results.csv"),
+        format!("/partner/acme/catalogs/{c}/pre-enrolments"),
+    ] {
+        assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
     assert_eq!(
-        app.get(&format!("/partner/acme/catalogs/{c}/bulk/{id}"))
+        app.post(&format!("/partner/acme/catalogs/{c}/bulk/{id}/cancel"), &[])
             .await
             .status,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
     assert_eq!(
         app.get(&format!("/staff/bulk/{id}")).await.status,

@@ -63,7 +63,7 @@ async fn a_refusal_keeps_the_navigation_of_the_person_signed_in_and_says_where_t
     let app = spawn_app().await;
     setup(&app, None).await;
     app.signed_in_learner().await;
-    let refused = app.get("/partner/acme").await;
+    let refused = app.get("/staff").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     refused.assert_contains("href=\"/my\">My catalogs</a>");
     refused.assert_contains("Signed in as");

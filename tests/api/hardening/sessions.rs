@@ -557,7 +557,7 @@ async fn a_manager_role_for_an_unverified_account_waits_for_its_owner_to_claim_i
     // The outsider's live session gets nothing.
     assert_eq!(
         outsider.get("/partner/acme").await.status,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
     outsider.get("/").await.assert_redirect_to("/my");
 
