@@ -1,6 +1,7 @@
 //! Diesel structs and query functions, one file per aggregate. Query functions take
 //! `&mut PgConnection` and return `QueryResult`; services compose them in transactions.
 
+pub mod analytics;
 pub mod audit;
 pub mod bulk;
 pub mod catalogs;

@@ -80,6 +80,11 @@ fn time(value: Option<chrono::DateTime<chrono::Utc>>) -> String {
     value.map(|t| t.to_rfc3339()).unwrap_or_default()
 }
 
+/// A small CSV file at once (a chart's numbers), cells made safe for spreadsheets.
+pub fn csv_bytes(header: &[&str], rows: Vec<Vec<String>>) -> crate::error::Result<Bytes> {
+    write_rows(rows, Some(header)).map_err(crate::error::Error::internal)
+}
+
 fn write_rows(rows: Vec<Vec<String>>, header: Option<&[&str]>) -> std::io::Result<Bytes> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     if let Some(header) = header {

@@ -2,6 +2,7 @@
 //! one database transaction (see `Db::transaction`), so it commits whole or not at all.
 
 pub mod accounts;
+pub mod analytics;
 pub mod audit;
 pub mod bulk;
 pub mod catalogs;

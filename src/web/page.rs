@@ -253,6 +253,17 @@ pub fn format_date(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
 /// What an audit action means, in words; unknown actions show their code.
 pub use crate::services::audit::action_words as action_label;
 
+/// A small CSV download sent at once.
+pub fn csv_attachment(body: actix_web::web::Bytes, filename: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}\""),
+        ))
+        .body(body)
+}
+
 /// A CSV download streamed from an export's chunks.
 pub fn csv_download(
     receiver: tokio::sync::mpsc::Receiver<std::io::Result<actix_web::web::Bytes>>,

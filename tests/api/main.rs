@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod analytics;
 mod browser;
 mod bulk;
 mod console;

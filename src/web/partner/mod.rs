@@ -1,6 +1,7 @@
 //! The partner console: managers work on their own partner's catalogs; staff may open
 //! any partner's console. Every lookup goes through services that check access.
 
+pub(crate) mod analytics;
 pub(crate) mod bulk;
 mod catalogs;
 mod lifecycle;
@@ -62,6 +63,7 @@ pub(crate) fn percent(used: i64, limit: i32) -> i64 {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    analytics::routes(cfg);
     catalogs::routes(cfg);
     people::routes(cfg);
     lifecycle::routes(cfg);

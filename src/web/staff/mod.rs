@@ -1,6 +1,7 @@
 //! Staff administration: organisations, partners, courses, the shared pool, users, the
 //! audit log.
 
+mod analytics;
 mod audit;
 mod bulk;
 mod courses;
@@ -60,6 +61,7 @@ async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRe
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
+    analytics::routes(cfg);
     audit::routes(cfg);
     bulk::routes(cfg);
     organisations::routes(cfg);

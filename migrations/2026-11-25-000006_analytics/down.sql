@@ -1,0 +1,2 @@
+DROP INDEX invitations_invited_at_idx;
+DROP INDEX tracking_events_enrolments_idx;

@@ -1,0 +1,742 @@
+//! The analytics pages on a scripted history whose answers are known: the funnel, rates,
+//! delays, paid seats, refusals, channels, weeks; empty periods; a catalog with no
+//! events; time-zone edges; other partners' events never counted.
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
+use partner_catalog::services::analytics::{self, Period, PeriodInput, Report, Subject};
+use reqwest::StatusCode;
+
+use crate::hardening::signed_in_manager;
+use crate::helpers::{TestApp, spawn_app};
+use crate::journey::setup;
+
+/// An invitation as it stands, with when it was created and answered.
+struct Invited<'a> {
+    email: &'a str,
+    channel: &'a str,
+    emailed: bool,
+    invited: DateTime<Utc>,
+    accepted: Option<DateTime<Utc>>,
+    declined: Option<DateTime<Utc>>,
+}
+
+async fn user_id(app: &TestApp, email: &str) -> i64 {
+    app.create_user(email, "a long password 1", false).await.id
+}
+
+/// Writes an invitation, its events (sent when emailed, accepted or declined), and
+/// answers its id.
+async fn invitation(
+    app: &TestApp,
+    catalog_id: i64,
+    partner_id: i64,
+    user: Option<i64>,
+    i: Invited<'_>,
+) -> i64 {
+    let (email, channel) = (i.email.to_string(), i.channel.to_string());
+    let (emailed, invited, accepted, declined) = (i.emailed, i.invited, i.accepted, i.declined);
+    app.db
+        .run(move |conn| {
+            #[derive(QueryableByName)]
+            struct Id {
+                #[diesel(sql_type = BigInt)]
+                id: i64,
+            }
+            let row: Id = diesel::sql_query(
+                "INSERT INTO invitations (catalog_id, email, user_id, token_hash, channel, invited_at,
+                     expires_at, accepted_at, declined_at, send_count, last_sent_at)
+                 VALUES ($1, $2, $3, sha256($2::bytea), $4, $5, $5 + interval '30 days', $6, $7,
+                     $8, CASE WHEN $8 > 0 THEN $5 END)
+                 RETURNING id",
+            )
+            .bind::<BigInt, _>(catalog_id)
+            .bind::<Text, _>(&email)
+            .bind::<Nullable<BigInt>, _>(user)
+            .bind::<Text, _>(&channel)
+            .bind::<Timestamptz, _>(invited)
+            .bind::<Nullable<Timestamptz>, _>(accepted)
+            .bind::<Nullable<Timestamptz>, _>(declined)
+            .bind::<diesel::sql_types::Integer, _>(i32::from(emailed))
+            .get_result(conn)?;
+            let mut events = Vec::new();
+            if emailed {
+                events.push(("invitation.sent", invited));
+            }
+            if let Some(at) = accepted {
+                events.push(("invitation.accepted", at));
+            }
+            if let Some(at) = declined {
+                events.push(("invitation.declined", at));
+            }
+            for (name, at) in events {
+                diesel::sql_query(
+                    "INSERT INTO tracking_events (id, name, occurred_at, partner_id, catalog_id, user_id, invitation_id, channel)
+                     VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind::<Text, _>(name)
+                .bind::<Timestamptz, _>(at)
+                .bind::<BigInt, _>(partner_id)
+                .bind::<BigInt, _>(catalog_id)
+                .bind::<Nullable<BigInt>, _>(user)
+                .bind::<BigInt, _>(row.id)
+                .bind::<Text, _>(&channel)
+                .execute(conn)?;
+            }
+            Ok(row.id)
+        })
+        .await
+        .unwrap()
+}
+
+/// An enrolment event (activated, deactivated or blocked) of a user in a catalog.
+async fn enrolment_event(
+    app: &TestApp,
+    (partner_id, catalog_id, course_id): (i64, i64, i64),
+    user: i64,
+    name: &'static str,
+    at: DateTime<Utc>,
+    paid_seat: bool,
+    reason: Option<&'static str>,
+) {
+    app.db
+        .run(move |conn| {
+            diesel::sql_query(
+                "INSERT INTO tracking_events (id, name, occurred_at, partner_id, catalog_id, course_id, user_id, reason, data)
+                 VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, $7,
+                     CASE WHEN $8 THEN jsonb_build_object('licence_id', 1) ELSE jsonb_build_object('licence_id', NULL) END)",
+            )
+            .bind::<Text, _>(name)
+            .bind::<Timestamptz, _>(at)
+            .bind::<BigInt, _>(partner_id)
+            .bind::<BigInt, _>(catalog_id)
+            .bind::<BigInt, _>(course_id)
+            .bind::<BigInt, _>(user)
+            .bind::<Nullable<Text>, _>(reason)
+            .bind::<diesel::sql_types::Bool, _>(paid_seat)
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+}
+
+async fn report(app: &TestApp, subject: &str, period: Period) -> Report {
+    let subject = subject.to_string();
+    app.db
+        .run(move |conn| {
+            let staff =
+                partner_catalog::models::users::find_by_email(conn, "staff@example.org")?.unwrap();
+            let actor = partner_catalog::policies::Actor::for_user(&staff, None);
+            let partner = partner_catalog::models::partners::find_by_code(conn, "acme")?.unwrap();
+            let catalogs = partner_catalog::models::catalogs::for_partner(conn, partner.id)?;
+            match subject.as_str() {
+                "partner" => analytics::report(conn, &actor, Subject::Partner(&partner), &period),
+                "platform" => analytics::report(conn, &actor, Subject::Platform, &period),
+                name => {
+                    let catalog = catalogs.iter().find(|c| c.name == name).unwrap();
+                    analytics::report(conn, &actor, Subject::Catalog(&partner, catalog), &period)
+                }
+            }
+        })
+        .await
+        .unwrap()
+}
+
+fn last_30_days(tz: chrono_tz::Tz) -> Period {
+    analytics::period(
+        &PeriodInput {
+            period: "30".into(),
+            ..Default::default()
+        },
+        tz,
+        analytics::today_in(tz),
+    )
+    .unwrap()
+}
+
+fn days(from: &str, until: &str, tz: chrono_tz::Tz) -> Period {
+    analytics::period(
+        &PeriodInput {
+            period: "custom".into(),
+            from: from.into(),
+            until: until.into(),
+        },
+        tz,
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn every_measure_matches_a_scripted_history() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let catalog_id = s.catalog_id;
+    let partner_id = app
+        .db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    let course = (partner_id, catalog_id, s.paid_course);
+    let now = Utc::now();
+    let ago = |days: i64, hours: i64| now - Duration::days(days) + Duration::hours(hours);
+    let (u1, u2, u3, u4) = (
+        user_id(&app, "u1@example.org").await,
+        user_id(&app, "u2@example.org").await,
+        user_id(&app, "u3@example.org").await,
+        user_id(&app, "u4@example.org").await,
+    );
+    // Emailed: accepted after 2 h, enrolled 1 h later with a paid seat, released later.
+    invitation(
+        &app,
+        catalog_id,
+        partner_id,
+        Some(u1),
+        Invited {
+            email: "u1@example.org",
+            channel: "manual",
+            emailed: true,
+            invited: ago(10, 0),
+            accepted: Some(ago(10, 2)),
+            declined: None,
+        },
+    )
+    .await;
+    enrolment_event(
+        &app,
+        course,
+        u1,
+        "enrollment.activated",
+        ago(10, 3),
+        true,
+        None,
+    )
+    .await;
+    enrolment_event(
+        &app,
+        course,
+        u1,
+        "enrollment.deactivated",
+        ago(5, 0),
+        true,
+        Some("learner_removed"),
+    )
+    .await;
+    // Emailed: accepted after 4 h, enrolled 3 h later without a paid seat, then refused one.
+    invitation(
+        &app,
+        catalog_id,
+        partner_id,
+        Some(u2),
+        Invited {
+            email: "u2@example.org",
+            channel: "manual",
+            emailed: true,
+            invited: ago(9, 0),
+            accepted: Some(ago(9, 4)),
+            declined: None,
+        },
+    )
+    .await;
+    enrolment_event(
+        &app,
+        course,
+        u2,
+        "enrollment.activated",
+        ago(9, 7),
+        false,
+        None,
+    )
+    .await;
+    enrolment_event(
+        &app,
+        course,
+        u2,
+        "enrollment.blocked",
+        ago(8, 0),
+        false,
+        Some("course_limit_reached"),
+    )
+    .await;
+    // A bulk list: one declined after 6 h, one unanswered.
+    invitation(
+        &app,
+        catalog_id,
+        partner_id,
+        None,
+        Invited {
+            email: "b1@example.org",
+            channel: "bulk",
+            emailed: true,
+            invited: ago(8, 0),
+            accepted: None,
+            declined: Some(ago(8, 6)),
+        },
+    )
+    .await;
+    invitation(
+        &app,
+        catalog_id,
+        partner_id,
+        None,
+        Invited {
+            email: "b2@example.org",
+            channel: "bulk",
+            emailed: true,
+            invited: ago(8, 0),
+            accepted: None,
+            declined: None,
+        },
+    )
+    .await;
+    // Self-enrolment: joined at once, no email, no course.
+    invitation(
+        &app,
+        catalog_id,
+        partner_id,
+        Some(u3),
+        Invited {
+            email: "u3@example.org",
+            channel: "self_enrollment",
+            emailed: false,
+            invited: ago(7, 0),
+            accepted: Some(ago(7, 0)),
+            declined: None,
+        },
+    )
+    .await;
+    // Before the period: not in the cohort.
+    invitation(
+        &app,
+        catalog_id,
+        partner_id,
+        Some(u4),
+        Invited {
+            email: "u4@example.org",
+            channel: "manual",
+            emailed: true,
+            invited: ago(40, 0),
+            accepted: Some(ago(40, 1)),
+            declined: None,
+        },
+    )
+    .await;
+    // A join the learner limit refused.
+    app.db
+        .run(move |conn| {
+            diesel::sql_query("INSERT INTO refused_joins (catalog_id, occurred_at) VALUES ($1, now() - interval '3 days')")
+                .bind::<BigInt, _>(catalog_id)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    // Another partner's busy history, never counted.
+    let other = other_partner_catalog(&app).await;
+    for n in 0..5 {
+        let email = format!("other{n}@example.org");
+        let id = user_id(&app, &email).await;
+        invitation(
+            &app,
+            other.1,
+            other.0,
+            Some(id),
+            Invited {
+                email: &email,
+                channel: "manual",
+                emailed: true,
+                invited: ago(3, 0),
+                accepted: Some(ago(3, 1)),
+                declined: None,
+            },
+        )
+        .await;
+        enrolment_event(
+            &app,
+            (other.0, other.1, s.open_course),
+            id,
+            "enrollment.blocked",
+            ago(3, 2),
+            false,
+            Some("course_limit_reached"),
+        )
+        .await;
+    }
+
+    let r = report(&app, "partner", last_30_days(chrono_tz::UTC)).await;
+    let funnel: Vec<(&str, i64)> = r.funnel.iter().map(|s| (s.label, s.count)).collect();
+    assert_eq!(
+        funnel,
+        vec![
+            ("sent", 4),
+            ("accepted", 2),
+            ("enrolled in a course", 2),
+            ("given a paid seat", 1)
+        ]
+    );
+    assert_eq!(r.declined, 1);
+    assert_eq!(
+        (r.acceptance_rate(), r.decline_rate()),
+        (Some(50), Some(25))
+    );
+    // Answers after 2, 4 and 6 h; first enrolments 1 and 3 h after joining.
+    let answer = r.answer_delay.unwrap();
+    assert_eq!(
+        (answer.median / 3600.0, (answer.p90 / 360.0).round() / 10.0),
+        (4.0, 5.6)
+    );
+    let enrolment = r.enrolment_delay.unwrap();
+    assert_eq!(
+        (
+            enrolment.median / 3600.0,
+            (enrolment.p90 / 360.0).round() / 10.0
+        ),
+        (2.0, 2.8)
+    );
+    assert_eq!(
+        (r.accepted_all, r.enrolled_all, r.enrolled_share()),
+        (3, 2, Some(67))
+    );
+    assert_eq!((r.seats_activated, r.seats_released), (1, 1));
+    assert_eq!(
+        r.blocked,
+        vec![
+            ("learner limit reached".to_string(), 1),
+            ("no paid seat left".to_string(), 1)
+        ]
+    );
+    let channels: Vec<(&str, i64, i64, i64, i64, i64)> = r
+        .channels
+        .iter()
+        .map(|c| {
+            (
+                c.channel.as_str(),
+                c.created,
+                c.accepted,
+                c.declined,
+                c.enrolled,
+                c.licensed,
+            )
+        })
+        .collect();
+    assert_eq!(
+        channels,
+        vec![
+            ("bulk", 2, 0, 1, 0, 0),
+            ("manual", 2, 2, 0, 2, 1),
+            ("self_enrollment", 1, 1, 0, 0, 0)
+        ]
+    );
+    let totals = r.weeks.iter().fold((0, 0, 0), |t, w| {
+        (t.0 + w.sent, t.1 + w.accepted, t.2 + w.enrolments)
+    });
+    assert_eq!(totals, (4, 3, 2));
+    assert!((5..=6).contains(&r.weeks.len()), "{} weeks", r.weeks.len());
+    let seats: Vec<(&str, i64, i64)> = r
+        .seats
+        .iter()
+        .map(|s| (s.catalog.as_str(), s.seats_used, s.seat_limit))
+        .collect();
+    assert_eq!(seats, vec![("Sales Academy", 0, 1)]);
+
+    // The platform counts both partners.
+    let platform = report(&app, "platform", last_30_days(chrono_tz::UTC)).await;
+    assert_eq!(platform.funnel[0].count, 9);
+    assert_eq!(platform.blocked.iter().map(|(_, n)| n).sum::<i64>(), 7);
+
+    // A period with nothing in it says so.
+    let empty = report(
+        &app,
+        "partner",
+        days("2020-01-01", "2020-01-31", chrono_tz::UTC),
+    )
+    .await;
+    assert!(empty.is_empty());
+    assert_eq!(empty.funnel[0].count, 0);
+    assert_eq!(empty.acceptance_rate(), None);
+    assert_eq!(empty.weeks.len(), 5);
+    assert!(empty.weeks.iter().all(|w| w.active_learners == 0));
+}
+
+/// A second partner with a catalog: (partner id, catalog id).
+async fn other_partner_catalog(app: &TestApp) -> (i64, i64) {
+    app.db
+        .transaction(|conn| {
+            let staff =
+                partner_catalog::models::users::find_by_email(conn, "staff@example.org")?.unwrap();
+            let actor = partner_catalog::policies::Actor::for_user(&staff, None);
+            let org =
+                partner_catalog::models::organisations::find_by_short_name(conn, "ACMEx")?.unwrap();
+            let partner = partner_catalog::services::partners::create(
+                conn,
+                &actor,
+                &partner_catalog::services::partners::PartnerInput {
+                    organisation_id: org.id.to_string(),
+                    code: "beta".into(),
+                    name: "Beta".into(),
+                    time_zone: "UTC".into(),
+                    ..Default::default()
+                },
+            )?;
+            let catalog = partner_catalog::services::catalogs::create(
+                conn,
+                &actor,
+                partner.id,
+                &partner_catalog::services::catalogs::CatalogInput {
+                    name: "Beta School".into(),
+                    available_start: "2000-01-01T00:00".into(),
+                    available_end: "2999-01-01T00:00".into(),
+                    ..Default::default()
+                },
+            )?;
+            Ok((partner.id, catalog.id))
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn days_are_the_partners_own_and_a_quiet_catalog_reads_as_empty() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let zurich: chrono_tz::Tz = "Europe/Zurich".parse().unwrap();
+    let partner_id = app
+        .db
+        .run(|conn| {
+            diesel::sql_query(
+                "UPDATE partners SET time_zone = 'Europe/Zurich' WHERE code = 'acme'",
+            )
+            .execute(conn)?;
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    // 23:30 on 15 January in Zurich is 22:30 UTC; 00:30 on the 16th is 23:30 UTC on the 15th.
+    let late = zurich
+        .with_ymd_and_hms(2026, 1, 15, 23, 30, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let after_midnight = zurich
+        .with_ymd_and_hms(2026, 1, 16, 0, 30, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(after_midnight.to_rfc3339(), "2026-01-15T23:30:00+00:00");
+    invitation(
+        &app,
+        s.catalog_id,
+        partner_id,
+        None,
+        Invited {
+            email: "late@example.org",
+            channel: "manual",
+            emailed: true,
+            invited: late,
+            accepted: None,
+            declined: None,
+        },
+    )
+    .await;
+    invitation(
+        &app,
+        s.catalog_id,
+        partner_id,
+        None,
+        Invited {
+            email: "early@example.org",
+            channel: "manual",
+            emailed: true,
+            invited: after_midnight,
+            accepted: None,
+            declined: None,
+        },
+    )
+    .await;
+    let on_15th = report(&app, "partner", days("2026-01-15", "2026-01-15", zurich)).await;
+    let on_16th = report(&app, "partner", days("2026-01-16", "2026-01-16", zurich)).await;
+    assert_eq!((on_15th.sent(), on_16th.sent()), (1, 1));
+    // 15 and 16 January 2026 are a Thursday and a Friday: one week, starting Monday the 12th.
+    assert_eq!(on_16th.weeks.len(), 1);
+    assert_eq!(on_16th.weeks[0].week.to_string(), "2026-01-12");
+    assert_eq!(on_16th.weeks[0].sent, 1);
+
+    // A catalog with no events at all.
+    let staff = app
+        .db
+        .run(|conn| {
+            Ok(partner_catalog::models::users::find_by_email(conn, "staff@example.org")?.unwrap())
+        })
+        .await
+        .unwrap();
+    app.db
+        .transaction(move |conn| {
+            partner_catalog::services::catalogs::create(
+                conn,
+                &partner_catalog::policies::Actor::for_user(&staff, None),
+                partner_id,
+                &partner_catalog::services::catalogs::CatalogInput {
+                    name: "Quiet".into(),
+                    available_start: "2000-01-01T00:00".into(),
+                    available_end: "2999-01-01T00:00".into(),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .unwrap();
+    let quiet = report(&app, "Quiet", days("2026-01-01", "2026-01-31", zurich)).await;
+    assert!(quiet.is_empty());
+    assert_eq!(quiet.sent(), 0);
+}
+
+/// The text of each `<text>` and the `<desc>` of the page's charts, parsed as XML.
+fn charts(body: &str) -> Vec<roxmltree::Document<'_>> {
+    let mut found = Vec::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("<svg") {
+        let end = rest[start..].find("</svg>").expect("a closed svg") + start + "</svg>".len();
+        found.push(roxmltree::Document::parse(&rest[start..end]).expect("well-formed SVG"));
+        rest = &rest[end..];
+    }
+    found
+}
+
+#[tokio::test]
+async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_csv() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let partner_id = app
+        .db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    let now = Utc::now();
+    for n in 0..6 {
+        let email = format!("p{n}@example.org");
+        let accepted = (n % 2 == 0).then(|| now - Duration::days(2));
+        let user = if accepted.is_some() {
+            Some(user_id(&app, &email).await)
+        } else {
+            None
+        };
+        invitation(
+            &app,
+            s.catalog_id,
+            partner_id,
+            user,
+            Invited {
+                email: &email,
+                channel: if n < 4 { "bulk" } else { "manual" },
+                emailed: true,
+                invited: now - Duration::days(3),
+                accepted,
+                declined: None,
+            },
+        )
+        .await;
+    }
+    let manager = signed_in_manager(&app).await;
+    let page = manager.get("/partner/acme/analytics?period=7").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let svgs = charts(&page.body);
+    assert_eq!(svgs.len(), 3, "funnel, weekly and channels (no refusals)");
+    let funnel = &svgs[0];
+    let desc = funnel
+        .descendants()
+        .find(|n| n.has_tag_name("desc"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert_eq!(
+        desc,
+        "sent: 6; accepted: 3; enrolled in a course: 0; given a paid seat: 0."
+    );
+    let values: Vec<&str> = funnel
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("class") == Some("chart-value"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert_eq!(values, vec!["6", "3", "0", "0"]);
+    page.assert_contains("<tr><td>sent</td><td>6</td><td>100%</td></tr>");
+    page.assert_contains("<tr><td>accepted</td><td>3</td><td>50%</td></tr>");
+    page.assert_contains("Nobody was refused in this period.");
+    // The same numbers as CSV.
+    let csv = manager
+        .client
+        .get(manager.url("/partner/acme/analytics/funnel.csv?period=7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "step,invitations\nsent,6\naccepted,3\nenrolled in a course,0\ngiven a paid seat,0\n"
+    );
+    let channels = manager
+        .get("/partner/acme/analytics/channels.csv?period=7")
+        .await;
+    assert!(
+        channels.body.contains("bulk lists,4,2,0,0,0"),
+        "{}",
+        channels.body
+    );
+
+    // A bad period is explained and keeps what was typed.
+    let bad = manager
+        .get("/partner/acme/analytics?period=custom&from=2026-02-30&until=2026-03-01")
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    bad.assert_contains("href=\"#f-from\">From</a>: is not a date");
+    bad.assert_contains("value=\"2026-02-30\"");
+
+    // The catalog's page, and no one else's.
+    manager
+        .get(&format!(
+            "/partner/acme/catalogs/{}/analytics?period=7",
+            s.catalog_id
+        ))
+        .await
+        .assert_contains("Analytics · Sales Academy");
+    let other = other_partner_catalog(&app).await;
+    assert_eq!(
+        manager.get("/partner/beta/analytics").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        manager
+            .get(&format!("/partner/acme/catalogs/{}/analytics", other.1))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        manager.get("/staff/analytics").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let staff = app.another_browser();
+    staff.sign_in("staff@example.org", "staff password 1").await;
+    staff
+        .get("/staff/analytics?period=7")
+        .await
+        .assert_contains("Analytics · the whole platform");
+    staff
+        .get("/partner/beta/analytics")
+        .await
+        .assert_contains("Analytics · Beta");
+}
