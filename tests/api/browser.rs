@@ -22,13 +22,22 @@ fn browser_available() -> bool {
 }
 
 async fn run_script(script: &str, app_url: &str) {
+    run_script_with(script, app_url, &[]).await;
+}
+
+async fn run_script_with(script: &str, app_url: &str, env: &[(&str, String)]) {
     let script = script.to_string();
     let app_url = app_url.to_string();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg(&script)
             .env("APP_URL", &app_url)
             .env("SHOTS", "target/browser")
+            .envs(env)
             .output()
             .expect("node runs")
     })
@@ -80,4 +89,26 @@ async fn a_bulk_list_runs_from_upload_through_staff_approval_to_its_results_in_a
         .await
         .expect("demo data");
     run_script("tests/browser/bulk_journey.mjs", &app.address).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_of_every_person_passes_axe_at_both_widths_and_no_link_is_broken() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app_with(|s| {
+        s.run_worker = true;
+        s.worker_poll_ms = 100;
+    })
+    .await;
+    partner_catalog::demo::seed(&app.db, &app.ctx())
+        .await
+        .expect("demo data");
+    let mail_dir = app.settings.mail_dir.display().to_string();
+    run_script_with(
+        "tests/browser/every_page.mjs",
+        &app.address,
+        &[("MAIL_DIR", mail_dir)],
+    )
+    .await;
 }
