@@ -55,6 +55,15 @@ pub struct Settings {
     pub email_send_timeout_seconds: u64,
     /// Where learners follow a course, with `{course_key}` in it.
     pub course_url_template: Option<String>,
+    /// A learning record store to forward xAPI statements to (its base address; statements
+    /// go to `{url}/xAPI/statements`), with its basic-auth credentials.
+    pub xapi_lrs_url: Option<String>,
+    pub xapi_lrs_username: Option<String>,
+    pub xapi_lrs_password: Option<SecretString>,
+    /// Statements per request to the store.
+    pub xapi_lrs_batch_size: usize,
+    /// Identify people in statements by email (`mbox`) instead of a platform account id.
+    pub xapi_include_email: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,6 +176,22 @@ impl Settings {
                 }
                 other => other,
             },
+            xapi_lrs_url: match var("XAPI_LRS_URL") {
+                Some(raw) => Some(lrs_url(&raw)?),
+                None => None,
+            },
+            xapi_lrs_username: var("XAPI_LRS_USERNAME"),
+            xapi_lrs_password: var("XAPI_LRS_PASSWORD").map(SecretString::from),
+            xapi_lrs_batch_size: match parse_var("XAPI_LRS_BATCH_SIZE", 100usize)? {
+                n @ 1..=1_000 => n,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        name: "XAPI_LRS_BATCH_SIZE",
+                        reason: "must be from 1 to 1000".into(),
+                    });
+                }
+            },
+            xapi_include_email: parse_var("XAPI_INCLUDE_EMAIL", false)?,
         })
     }
 
@@ -201,6 +226,11 @@ impl Settings {
             invitation_emails_per_partner_per_hour: 1_000,
             email_send_timeout_seconds: 10,
             course_url_template: None,
+            xapi_lrs_url: None,
+            xapi_lrs_username: None,
+            xapi_lrs_password: None,
+            xapi_lrs_batch_size: 100,
+            xapi_include_email: false,
         }
     }
 
@@ -215,6 +245,24 @@ impl Settings {
             .chain_update(self.session_key.expose_secret().as_bytes())
             .finalize();
         digest.into()
+    }
+}
+
+/// An http(s) address without a trailing slash (or a trailing `/xAPI`, which is added).
+fn lrs_url(raw: &str) -> Result<String, SettingsError> {
+    let trimmed = raw.trim().trim_end_matches('/');
+    let trimmed = trimmed
+        .strip_suffix("/xAPI")
+        .unwrap_or(trimmed)
+        .trim_end_matches('/');
+    match url::Url::parse(trimmed) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            Ok(trimmed.to_string())
+        }
+        _ => Err(SettingsError::Invalid {
+            name: "XAPI_LRS_URL",
+            reason: format!("{trimmed:?} is not an http(s) address"),
+        }),
     }
 }
 

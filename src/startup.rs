@@ -98,14 +98,18 @@ fn form_error_handler(
 /// naming what could not be read.
 fn query_error_handler(
     err: actix_web::error::QueryPayloadError,
-    _req: &actix_web::HttpRequest,
+    req: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     let detail = match &err {
         actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
         other => other.to_string(),
     };
     let message = format!("This address has a value that cannot be read ({detail}).");
-    app_web::error::AppError::from(Error::invalid("address", message)).into()
+    let error = Error::invalid("address", message);
+    if req.path().starts_with("/api/") {
+        return app_web::api::ApiError::from(error).into();
+    }
+    app_web::error::AppError::from(error).into()
 }
 
 fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Server> {

@@ -8,6 +8,7 @@
 
 pub mod bulk;
 pub mod housekeeping;
+pub mod lrs;
 pub mod outbox;
 pub mod pre_enrollment;
 pub mod reminders;
@@ -120,16 +121,18 @@ impl Runner {
     pub fn from_settings(settings: &Settings, db: Db) -> anyhow::Result<Self> {
         let delivery = outbox::EmailDelivery::from_settings(settings, db.clone())?;
         let mail_destination = delivery.transport().describe();
-        let mut runner = Self::new(
-            vec![
-                Box::new(delivery),
-                Box::new(bulk::BulkJobs::from_settings(settings, db.clone())),
-                Box::new(reminders::Reminders::from_settings(settings, db.clone())),
-                Box::new(pre_enrollment::PreEnrollmentRetries::new(db.clone())),
-                Box::new(housekeeping::Housekeeping::new(db)),
-            ],
-            Duration::from_millis(settings.worker_poll_ms.max(10)),
-        );
+        let mut jobs: Vec<Box<dyn Job>> = vec![
+            Box::new(delivery),
+            Box::new(bulk::BulkJobs::from_settings(settings, db.clone())),
+            Box::new(reminders::Reminders::from_settings(settings, db.clone())),
+            Box::new(pre_enrollment::PreEnrollmentRetries::new(db.clone())),
+        ];
+        if let Some(forwarding) = lrs::LrsForwarding::from_settings(settings, db.clone())? {
+            tracing::info!(to = %forwarding.describe(), "xAPI statements are forwarded");
+            jobs.push(Box::new(forwarding));
+        }
+        jobs.push(Box::new(housekeeping::Housekeeping::new(db)));
+        let mut runner = Self::new(jobs, Duration::from_millis(settings.worker_poll_ms.max(10)));
         runner.mail_destination = mail_destination;
         Ok(runner)
     }

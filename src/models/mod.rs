@@ -18,6 +18,7 @@ pub mod refused_joins;
 pub mod schema;
 pub mod sign_in_attempts;
 pub mod users;
+pub mod xapi;
 
 use diesel::pg::Pg;
 use diesel::prelude::*;

@@ -332,6 +332,8 @@ diesel::table! {
         forwarded_at -> Nullable<Timestamptz>,
         forward_attempts -> Int4,
         last_forward_error -> Nullable<Text>,
+        forward_lease_until -> Nullable<Timestamptz>,
+        last_forward_error_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -24,6 +24,7 @@ pub mod registration;
 pub mod reminders;
 pub mod users;
 pub mod visibility;
+pub mod xapi;
 
 /// Maps a unique-constraint violation to a message about the named field.
 pub(crate) fn unique_violation(

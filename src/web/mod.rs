@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod accounts;
+pub mod api;
 pub mod auth;
 pub mod csrf;
 pub mod error;
@@ -60,5 +61,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     invitations::routes(cfg);
     learner::routes(cfg);
     registration::routes(cfg);
+    api::routes(cfg);
     cfg.default_service(web::to(not_found));
 }

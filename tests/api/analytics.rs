@@ -467,7 +467,7 @@ async fn every_measure_matches_a_scripted_history() {
 }
 
 /// A second partner with a catalog: (partner id, catalog id).
-async fn other_partner_catalog(app: &TestApp) -> (i64, i64) {
+pub(crate) async fn other_partner_catalog(app: &TestApp) -> (i64, i64) {
     app.db
         .transaction(|conn| {
             let staff =

@@ -17,6 +17,8 @@ mod migrations;
 mod pages;
 mod pre_enrollment;
 mod process;
+mod ralph;
 mod rules;
 mod smtp_server;
 mod staff;
+mod xapi;

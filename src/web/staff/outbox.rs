@@ -4,11 +4,14 @@ use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::configuration::Settings;
 use crate::db::Db;
 use crate::error::Error;
 use crate::models::Paginated;
 use crate::models::outbox::{OutboundEmail, OutboundEmailSummary};
+use crate::models::xapi::ForwardingState;
 use crate::services::outbox::{self, STATUSES};
+use crate::services::xapi;
 use crate::web::auth::Staff;
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, format_datetime, format_optional_datetime, render, see_other};
@@ -33,6 +36,9 @@ struct ListPage {
     search: String,
     status_filter: String,
     statuses: [&'static str; 3],
+    forwarding: ForwardingState,
+    /// Where statements go, when a store is set.
+    lrs: Option<String>,
 }
 
 impl ListPage {
@@ -42,6 +48,18 @@ impl ListPage {
 
     fn status_selected(&self, status: &str) -> bool {
         self.status_filter == status
+    }
+
+    fn when_optional(&self, at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+        format_optional_datetime(at)
+    }
+
+    /// Statements were forwarded after the last error: it is history.
+    fn recovered(&self) -> bool {
+        matches!(
+            (self.forwarding.last_error_at, self.forwarding.last_forwarded_at),
+            (Some(error), Some(forwarded)) if forwarded > error
+        )
     }
 }
 
@@ -67,6 +85,7 @@ async fn list(
     staff: Staff,
     page: Page,
     db: web::Data<Db>,
+    settings: web::Data<Settings>,
     query: web::Query<OutboxQuery>,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
@@ -78,8 +97,13 @@ async fn list(
         .unwrap_or_default();
     let request = crate::models::PageRequest::new(query.page, None);
     let (status, search) = (status_filter.clone(), query.q.clone());
-    let list = db
-        .run(move |conn| outbox::list(conn, &actor, &status, &search, request))
+    let (list, forwarding) = db
+        .run(move |conn| {
+            Ok((
+                outbox::list(conn, &actor, &status, &search, request)?,
+                xapi::forwarding_state(conn, &actor)?,
+            ))
+        })
         .await?;
     let pager = Pager::new(
         &list,
@@ -93,6 +117,11 @@ async fn list(
         search: query.q,
         status_filter,
         statuses: STATUSES,
+        forwarding,
+        lrs: settings
+            .xapi_lrs_url
+            .as_deref()
+            .map(xapi::shown_destination),
     })
 }
 

@@ -355,10 +355,30 @@ async fn rule_12_events_export_as_xapi_statements_with_the_event_id() {
     access(&app, &ada, c.id, w.paid).await;
     remove(&app, w.staff(), joined.id).await.unwrap();
     let events = trail.events(&app).await;
+    let ids: std::collections::HashSet<uuid::Uuid> = events.iter().map(|e| e.id).collect();
+    let rows = app
+        .db
+        .run(|conn| {
+            Ok(partner_catalog::models::xapi::page(
+                conn,
+                None,
+                chrono::DateTime::UNIX_EPOCH,
+                None,
+                10_000,
+            )?)
+        })
+        .await
+        .unwrap();
+    let rows: Vec<_> = rows.iter().filter(|r| ids.contains(&r.id)).collect();
+    assert_eq!(rows.len(), events.len(), "every event has a statement");
+    let options = xapi::StatementOptions {
+        base_url: "https://catalog.example".into(),
+        include_email: false,
+    };
     let mut verbs: Vec<String> = Vec::new();
-    for event in &events {
-        let statement = xapi::statement(event, "https://catalog.example").expect("a statement");
-        assert_eq!(statement["id"], event.id.to_string());
+    for row in rows {
+        let statement = xapi::statement(row, &options).expect("a statement");
+        assert_eq!(statement["id"], row.id.to_string());
         verbs.push(
             statement["verb"]["display"]["en-US"]
                 .as_str()
