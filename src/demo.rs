@@ -1,6 +1,8 @@
 //! Demo data: an organisation, a branded partner, twelve courses, two catalogs and
-//! three people. Running it again changes nothing but the demo passwords, which are
-//! set back to the printed ones.
+//! three people, plus a third catalog with eight weeks of history (invitations, answers,
+//! enrolments, paid seats and their events) so that the analytics have something to
+//! show. Running it again changes nothing but the demo passwords, which are set back to
+//! the printed ones.
 
 use chrono::{Duration, Utc};
 use diesel::PgConnection;
@@ -229,5 +231,164 @@ fn seed_in(
         }
         names.push(format!("{} ({})", catalog.name, catalog.slug));
     }
+
+    let slug = crate::domain::names::slugify(&format!("{} Leadership Programme", partner.code));
+    let leadership = match catalogs::find_by_slug(conn, &slug)? {
+        Some(c) => c,
+        None => {
+            let catalog = catalog_service::create(
+                conn,
+                &actor,
+                partner.id,
+                &CatalogInput {
+                    name: "Leadership Programme".into(),
+                    description: "Eight weeks of history: invited team leads, their answers, courses and paid seats.".into(),
+                    available_start: (now - Duration::days(60)).format("%Y-%m-%dT%H:%M").to_string(),
+                    available_end: end.clone(),
+                    user_limit: "40".into(),
+                    course_enrollments_limit: "15".into(),
+                    is_self_enrollment: None,
+                    allow_self_unenrollment: None,
+                    support_email: "academy@acme.example.com".into(),
+                    authorization_message: String::new(),
+                    alternative_link: String::new(),
+                    email_patterns: String::new(),
+                    allowed_domains: String::new(),
+                },
+            )?;
+            // LEAD200 (paid), COMM120, FIN210, SEC110 (open).
+            for index in [4, 5, 6, 3] {
+                catalog_service::add_course(conn, &actor, catalog.id, course_ids[index], None)?;
+            }
+            seed_history(
+                conn,
+                History {
+                    catalog_id: catalog.id,
+                    partner_id: partner.id,
+                    manager_id: manager.id,
+                    paid_course: course_ids[4],
+                    open_course: course_ids[3],
+                    outside_course: course_ids[2],
+                },
+            )?;
+            catalog
+        }
+    };
+    names.push(format!("{} ({})", leadership.name, leadership.slug));
     Ok(DemoSignIns { catalogs: names })
+}
+
+struct History {
+    catalog_id: i64,
+    partner_id: i64,
+    manager_id: i64,
+    paid_course: i64,
+    open_course: i64,
+    outside_course: i64,
+}
+
+/// The catalog's history as it would have been written, set-based: 48 invitations over
+/// eight weeks (a few by bulk list or pre-enrolment), 34 accepted, 6 declined, the rest
+/// still open or expired; half of those who joined enrolled, every other one of them in
+/// the paid course (two seats released since); three asked for a course from elsewhere.
+fn seed_history(conn: &mut PgConnection, h: History) -> Result<()> {
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+
+    // Person n of the history, and when things happened to them.
+    const PEOPLE: &str = "SELECT i.*, substring(i.email from '^colleague([0-9]+)@')::int AS n,
+            LEAST(i.accepted_at + make_interval(days => 1 + substring(i.email from '^colleague([0-9]+)@')::int % 3),
+                  now() - interval '1 hour') AS enrolled_at
+        FROM invitations i WHERE i.catalog_id = $1 AND i.accepted_at IS NOT NULL";
+
+    diesel::sql_query(
+        "INSERT INTO users (email, full_name, email_verified_at, created_at, updated_at)
+         SELECT 'colleague' || n || '@people.acme.example',
+             (ARRAY['Ava','Ben','Chloe','Dev','Elif','Finn','Grace','Hugo','Ines','Jon','Kira','Luca'])[1 + n % 12]
+                 || ' ' || (ARRAY['Adams','Baker','Costa','Diaz','Evans','Fischer','Garcia'])[1 + n % 7],
+             now() - interval '60 days', now() - interval '60 days', now() - interval '60 days'
+         FROM generate_series(1, 48) n WHERE n % 7 <> 0 AND n % 5 <> 0",
+    )
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO invitations (catalog_id, email, user_id, token_hash, channel, invited_at, invited_by,
+             expires_at, accepted_at, declined_at, send_count, last_sent_at)
+         SELECT $1, 'colleague' || s.n || '@people.acme.example', u.id,
+             sha256(('demo history ' || $1 || ' ' || s.n)::bytea), s.ch, s.at, $2, s.at + interval '30 days',
+             CASE WHEN u.id IS NOT NULL THEN
+                 CASE WHEN s.ch = 'pre_enrollment' THEN s.at ELSE s.at + make_interval(hours => 1 + (s.n * 7) % 40) END
+             END,
+             CASE WHEN s.n % 7 = 0 THEN s.at + interval '1 day' END,
+             CASE WHEN s.ch = 'pre_enrollment' THEN 0 ELSE 1 END,
+             CASE WHEN s.ch = 'pre_enrollment' THEN NULL ELSE s.at END
+         FROM (SELECT n, now() - make_interval(days => 56 - n, hours => (n * 5) % 9) AS at,
+                   CASE WHEN n % 11 = 0 THEN 'pre_enrollment' WHEN n % 6 = 0 THEN 'bulk' ELSE 'manual' END AS ch
+               FROM generate_series(1, 48) n) s
+         LEFT JOIN users u ON u.email = 'colleague' || s.n || '@people.acme.example'",
+    )
+    .bind::<BigInt, _>(h.catalog_id)
+    .bind::<BigInt, _>(h.manager_id)
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO catalog_learners (catalog_id, user_id, invitation_id, is_active, joined_at, updated_at)
+         SELECT catalog_id, user_id, id, true, accepted_at, accepted_at
+         FROM invitations WHERE catalog_id = $1 AND accepted_at IS NOT NULL",
+    )
+    .bind::<BigInt, _>(h.catalog_id)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO licences (user_id, course_id, catalog_id, is_active, created_at, updated_at)
+         SELECT p.user_id, $2, $1, p.n NOT IN (16, 32), p.enrolled_at, p.enrolled_at
+         FROM ({PEOPLE}) p WHERE p.n % 4 = 0"
+    ))
+    .bind::<BigInt, _>(h.catalog_id)
+    .bind::<BigInt, _>(h.paid_course)
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "INSERT INTO platform_enrollments (user_id, course_id, mode, is_active, created_at, updated_at)
+         SELECT p.user_id, CASE WHEN p.n % 4 = 0 THEN $2 ELSE $3 END,
+             CASE WHEN p.n % 4 = 0 AND p.n NOT IN (16, 32) THEN 'verified' ELSE 'audit' END,
+             true, p.enrolled_at, p.enrolled_at
+         FROM ({PEOPLE}) p WHERE p.n % 2 = 0"
+    ))
+    .bind::<BigInt, _>(h.catalog_id)
+    .bind::<BigInt, _>(h.paid_course)
+    .bind::<BigInt, _>(h.open_course)
+    .execute(conn)?;
+    // The events the services would have written along the way (rule 12).
+    diesel::sql_query(format!(
+        "INSERT INTO tracking_events (id, name, occurred_at, partner_id, catalog_id, course_id, user_id,
+             invitation_id, channel, reason, data)
+         SELECT gen_random_uuid(), 'invitation.sent', invited_at, $2, $1, NULL::bigint, user_id, id, channel, NULL, '{{}}'::jsonb
+             FROM invitations WHERE catalog_id = $1 AND send_count > 0
+         UNION ALL
+         SELECT gen_random_uuid(), 'invitation.accepted', accepted_at, $2, $1, NULL, user_id, id, channel, NULL, '{{}}'
+             FROM invitations WHERE catalog_id = $1 AND accepted_at IS NOT NULL
+         UNION ALL
+         SELECT gen_random_uuid(), 'invitation.declined', declined_at, $2, $1, NULL, user_id, id, channel, NULL, '{{}}'
+             FROM invitations WHERE catalog_id = $1 AND declined_at IS NOT NULL
+         UNION ALL
+         SELECT gen_random_uuid(), 'enrollment.activated', p.enrolled_at, $2, $1,
+             CASE WHEN p.n % 4 = 0 THEN $3 ELSE $4 END, p.user_id, NULL, NULL, NULL,
+             jsonb_build_object('licence_id', l.id)
+             FROM ({PEOPLE}) p
+             LEFT JOIN licences l ON p.n % 4 = 0 AND l.user_id = p.user_id AND l.course_id = $3 AND l.catalog_id = $1
+             WHERE p.n % 2 = 0
+         UNION ALL
+         SELECT gen_random_uuid(), 'enrollment.deactivated', p.enrolled_at + interval '9 days', $2, $1, $3,
+             p.user_id, NULL, NULL, NULL, jsonb_build_object('licence_id', l.id)
+             FROM ({PEOPLE}) p JOIN licences l ON l.user_id = p.user_id AND l.course_id = $3 AND l.catalog_id = $1
+             WHERE p.n IN (16, 32)
+         UNION ALL
+         SELECT gen_random_uuid(), 'enrollment.blocked', p.accepted_at + interval '2 days', $2, $1, $5,
+             p.user_id, NULL, NULL, 'course_not_in_catalog', '{{}}'
+             FROM ({PEOPLE}) p WHERE p.n % 13 = 0"
+    ))
+    .bind::<BigInt, _>(h.catalog_id)
+    .bind::<BigInt, _>(h.partner_id)
+    .bind::<BigInt, _>(h.paid_course)
+    .bind::<BigInt, _>(h.open_course)
+    .bind::<BigInt, _>(h.outside_course)
+    .execute(conn)?;
+    Ok(())
 }

@@ -74,6 +74,25 @@ async fn the_demo_holds_what_the_readme_promises_and_seeding_again_changes_nothi
             .all(|(logo, sender)| !logo.is_empty() && !sender.is_empty())
     );
 
+    // Eight weeks of history for the analytics: 44 invitations emailed (four more were
+    // pre-enrolments), 30 of those accepted, 6 declined; its charts are drawn.
+    let manager = app.another_browser();
+    manager
+        .sign_in("manager@example.com", "demo-manager-password")
+        .await;
+    let analytics = manager.get("/partner/acme/analytics?period=90").await;
+    assert_eq!(analytics.status, StatusCode::OK);
+    analytics.assert_contains(
+        r#"<span class="stat-value">44</span><span class="stat-label">invitations sent by email"#,
+    );
+    analytics
+        .assert_contains(r#"<span class="stat-value">68%</span><span class="stat-label">accepted"#);
+    analytics.assert_contains("<title id=\"funnel-svg-title\">");
+    analytics.assert_contains("<title id=\"weekly-svg-title\">");
+    let dashboard = manager.get("/partner/acme").await;
+    dashboard.assert_contains("Leadership Programme");
+    dashboard.assert_contains("34 of 40");
+
     // The printed sign-ins work and land each person on their own home.
     for (email, password, home) in [
         ("staff@example.com", "demo-staff-password", "/staff"),

@@ -33,7 +33,7 @@ try {
 
   step('partners: the demo partner with its manager');
   await nav().getByRole('link', { name: 'Partners' }).click();
-  await page.getByRole('cell', { name: /ACME Corporation/ }).waitFor();
+  await page.getByRole('cell', { name: 'ACME Corporation', exact: true }).waitFor();
   await page.getByRole('row', { name: /ACME Corporation/ }).getByRole('link', { name: 'Edit' }).click();
   await page.getByRole('cell', { name: 'manager@example.com', exact: true }).waitFor();
   await shot('2-partner');
