@@ -288,7 +288,7 @@ struct History {
 }
 
 /// The catalog's history as it would have been written, set-based: 48 invitations over
-/// eight weeks (a few by bulk list or pre-enrolment), 34 accepted, 6 declined, the rest
+/// seven weeks up to two days ago (a few by bulk list or pre-enrolment), 34 accepted, 6 declined, the rest
 /// still open or expired; half of those who joined enrolled, every other one of them in
 /// the paid course (two seats released since); three asked for a course from elsewhere.
 fn seed_history(conn: &mut PgConnection, h: History) -> Result<()> {
@@ -321,7 +321,7 @@ fn seed_history(conn: &mut PgConnection, h: History) -> Result<()> {
              CASE WHEN s.n % 7 = 0 THEN s.at + interval '1 day' END,
              CASE WHEN s.ch = 'pre_enrollment' THEN 0 ELSE 1 END,
              CASE WHEN s.ch = 'pre_enrollment' THEN NULL ELSE s.at END
-         FROM (SELECT n, now() - make_interval(days => 56 - n, hours => (n * 5) % 9) AS at,
+         FROM (SELECT n, now() - make_interval(days => 50 - n, hours => (n * 5) % 9) AS at,
                    CASE WHEN n % 11 = 0 THEN 'pre_enrollment' WHEN n % 6 = 0 THEN 'bulk' ELSE 'manual' END AS ch
                FROM generate_series(1, 48) n) s
          LEFT JOIN users u ON u.email = 'colleague' || s.n || '@people.acme.example'",

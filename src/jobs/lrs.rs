@@ -115,7 +115,23 @@ impl LrsForwarding {
     async fn answer(&self, sent: reqwest::Result<reqwest::Response>) -> Answer {
         let response = match sent {
             Ok(response) => response,
-            Err(e) => return Answer::Unavailable(format!("the store did not answer: {e}")),
+            Err(e) if e.is_timeout() => {
+                return Answer::Unavailable(format!(
+                    "the store did not answer within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                ));
+            }
+            Err(e) if e.is_connect() => {
+                return Answer::Unavailable(
+                    "the store could not be reached (connection refused or no route)".into(),
+                );
+            }
+            Err(e) => {
+                return Answer::Unavailable(format!(
+                    "the store did not answer: {}",
+                    e.without_url()
+                ));
+            }
         };
         let status = response.status();
         if status.is_success() {

@@ -73,8 +73,9 @@ fn statement_events() -> Vec<String> {
     STATEMENT_EVENTS.iter().map(|s| s.to_string()).collect()
 }
 
-/// Events in order from `since` (inclusive), or strictly after `after` (time and id of the
-/// last one already seen), of one partner or all; at most `limit`.
+/// Events in order after `since` (exclusive, as xAPI's `since` is), or strictly after
+/// `after` (time and id of the last one already seen), of one partner or all; at most
+/// `limit`.
 pub fn page(
     conn: &mut PgConnection,
     partner_id: Option<i64>,
@@ -86,7 +87,7 @@ pub fn page(
         "{SELECT_ROWS}
          WHERE e.name = ANY($1)
            AND ($2::bigint IS NULL OR e.partner_id = $2)
-           AND CASE WHEN $4::uuid IS NULL THEN e.occurred_at >= $3
+           AND CASE WHEN $4::uuid IS NULL THEN e.occurred_at > $3
                     ELSE (e.occurred_at, e.id) > ($3, $4) END
          ORDER BY e.occurred_at, e.id
          LIMIT $5"

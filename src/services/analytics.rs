@@ -58,6 +58,8 @@ pub struct Period {
     pub time_zone: Tz,
     /// The preset chosen (7, 30, 90), if any.
     pub preset: Option<i64>,
+    /// Dates were typed but a preset was chosen: they were not used (and the page says so).
+    pub dates_ignored: bool,
 }
 
 impl Period {
@@ -105,6 +107,11 @@ impl Period {
     }
 }
 
+/// The calendar a period may span: far beyond any data, and well inside what dates and
+/// the database can count with.
+const EARLIEST_DAY: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+const LATEST_DAY: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+
 /// Reads the period; a bad date is named with its field. `today` is in `time_zone`.
 pub fn period(input: &PeriodInput, time_zone: Tz, today: NaiveDate) -> Result<Period> {
     let preset = match input.period.trim() {
@@ -126,6 +133,7 @@ pub fn period(input: &PeriodInput, time_zone: Tz, today: NaiveDate) -> Result<Pe
             until: today,
             time_zone,
             preset: Some(days),
+            dates_ignored: !input.from.trim().is_empty() || !input.until.trim().is_empty(),
         });
     }
     let mut errors = FieldErrors::new();
@@ -133,7 +141,13 @@ pub fn period(input: &PeriodInput, time_zone: Tz, today: NaiveDate) -> Result<Pe
         errors.check(
             field,
             NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-                .map_err(|_| "is not a date; give it as YYYY-MM-DD, for example 2026-11-25"),
+                .map_err(|_| "is not a date; give it as YYYY-MM-DD, for example 2026-11-25")
+                .and_then(|day| {
+                    (EARLIEST_DAY..=LATEST_DAY)
+                        .contains(&day)
+                        .then_some(day)
+                        .ok_or("must be a date from the year 1970 to 9999")
+                }),
         )
     };
     let from = date("from", &input.from);
@@ -152,6 +166,7 @@ pub fn period(input: &PeriodInput, time_zone: Tz, today: NaiveDate) -> Result<Pe
             until,
             time_zone,
             preset: None,
+            dates_ignored: false,
         }),
         _ => Err(Error::internal(anyhow::anyhow!(
             "checked dates are missing"
@@ -479,14 +494,22 @@ pub const CHARTS: [&str; 4] = ["funnel", "weekly", "refusals", "channels"];
 /// A chart's numbers as CSV rows (with its header), exactly as the page's tables show them.
 pub fn chart_rows(report: &Report, chart: &str) -> Option<(Vec<&'static str>, Vec<Vec<String>>)> {
     Some(match chart {
-        "funnel" => (
-            vec!["step", "invitations"],
-            report
+        "funnel" => {
+            let share = |n: i64| {
+                Report::percent(n, report.sent()).map_or_else(String::new, |p| format!("{p}%"))
+            };
+            let mut rows: Vec<Vec<String>> = report
                 .funnel
                 .iter()
-                .map(|s| vec![s.label.to_string(), s.count.to_string()])
-                .collect(),
-        ),
+                .map(|s| vec![s.label.to_string(), s.count.to_string(), share(s.count)])
+                .collect();
+            rows.push(vec![
+                "declined".into(),
+                report.declined.to_string(),
+                share(report.declined),
+            ]);
+            (vec!["step", "invitations", "of_those_sent"], rows)
+        }
         "weekly" => (
             vec![
                 "week_starting",
@@ -609,12 +632,48 @@ mod tests {
     }
 
     #[test]
+    fn dates_outside_the_calendar_are_refused_and_dates_beside_a_preset_are_flagged() {
+        let tz = chrono_tz::Europe::London;
+        for (from, until) in [
+            ("+262142-12-01", "+262142-12-31"),
+            ("-5000-01-01", "-5000-01-31"),
+            ("1969-12-01", "1969-12-31"),
+            ("10000-01-01", "10000-01-31"),
+        ] {
+            let input = PeriodInput {
+                period: "custom".into(),
+                from: from.into(),
+                until: until.into(),
+            };
+            match period(&input, tz, day("2026-11-25")) {
+                Err(Error::Invalid(errors)) => assert!(errors.get("from").is_some(), "{from}"),
+                other => panic!("{from}: unexpected {other:?}"),
+            }
+        }
+        let edge = PeriodInput {
+            period: "custom".into(),
+            from: "9999-12-01".into(),
+            until: "9999-12-31".into(),
+        };
+        let p = period(&edge, tz, day("2026-11-25")).expect("the last days of the calendar");
+        assert!(p.end() > p.start());
+        let typed = PeriodInput {
+            period: "30".into(),
+            from: "2026-10-01".into(),
+            until: "2026-10-31".into(),
+        };
+        let p = period(&typed, tz, day("2026-11-25")).expect("a preset");
+        assert_eq!((p.preset, p.dates_ignored), (Some(30), true));
+    }
+
+    #[test]
     fn every_week_of_the_period_is_listed() {
         let p = Period {
             from: day("2026-11-04"),
             until: day("2026-11-25"),
             time_zone: chrono_tz::UTC,
             preset: None,
+            dates_ignored: false,
         };
         let weeks: Vec<NaiveDate> = every_week(&p, Vec::new())
             .into_iter()

@@ -686,7 +686,7 @@ async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_cs
     assert_eq!(csv.status(), StatusCode::OK);
     assert_eq!(
         csv.text().await.unwrap(),
-        "step,invitations\nsent,6\naccepted,3\nenrolled in a course,0\ngiven a paid seat,0\n"
+        "step,invitations,of_those_sent\nsent,6,100%\naccepted,3,50%\nenrolled in a course,0,0%\ngiven a paid seat,0,0%\ndeclined,0,0%\n"
     );
     let channels = manager
         .get("/partner/acme/analytics/channels.csv?period=7")

@@ -188,7 +188,7 @@ async fn statements_come_in_order_a_page_at_a_time_to_staff_and_to_a_partners_ow
             .contains("sales-academy")
     );
 
-    // `since`: from that moment on, inclusive.
+    // `since`: after that moment (exclusive, as in xAPI).
     let (status, _, page) = get_json(
         &app,
         "/api/v1/xapi/statements?since=2026-01-01T00:01:00Z&limit=500",
@@ -197,7 +197,7 @@ async fn statements_come_in_order_a_page_at_a_time_to_staff_and_to_a_partners_ow
     assert_eq!(status, StatusCode::OK);
     // Event n is at 00:00:00 + max(n - 40, 0) s: 00:01:00 is the 100th, and the other
     // partner's five are in the first seconds.
-    assert_eq!(page["statements"].as_array().unwrap().len(), 151);
+    assert_eq!(page["statements"].as_array().unwrap().len(), 150);
     assert_eq!(page["more"], "");
 
     // The partner's manager: their own partner's only.
@@ -309,7 +309,7 @@ async fn every_statement_reaches_a_real_lrs_exactly_once_across_an_outage() {
     assert_eq!(forwarded(&app).await, 50);
     let outbox = app.get("/staff/outbox").await;
     outbox.assert_contains("<dt>Waiting</dt><dd>180</dd>");
-    outbox.assert_contains("the store did not answer");
+    outbox.assert_contains("the store could not be reached");
 
     // Back again; and the marks of ten that it took were lost (a crash after the post).
     lrs.restart().await;

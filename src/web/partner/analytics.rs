@@ -38,8 +38,9 @@ pub struct ReportPage {
     pub query: String,
 }
 
-/// Bars are drawn on a scale of this many units.
-const BAR: i64 = 400;
+/// Bars are drawn on a scale of this many units (of a chart 480 wide, leaving room for
+/// the value after the longest).
+const BAR: i64 = 380;
 
 impl ReportPage {
     /// A bar's length for `value` against the largest value shown.
@@ -92,12 +93,12 @@ impl ReportPage {
         let (value, max) = (value.count(), max.count());
         if max <= 0 { 0 } else { value * 160 / max }
     }
-    /// Where a week's column starts, for `count` weeks in 600 units.
+    /// Where a week's column starts, for `count` weeks between 40 and 472.
     fn column_x(&self, index: impl Count, count: impl Count) -> i64 {
-        40 + index.count() * 560 / count.count().max(1)
+        40 + index.count() * 432 / count.count().max(1)
     }
     fn column_width(&self, count: impl Count) -> i64 {
-        (560 / count.count().max(1) - 4).max(2)
+        (432 / count.count().max(1) - 4).max(2)
     }
     fn csv(&self, chart: &str) -> String {
         if self.query.is_empty() {
