@@ -41,6 +41,15 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Make an API token for a staff member or partner manager and print it, once.
+    CreateApiToken {
+        /// The account the token acts as.
+        #[arg(long)]
+        email: String,
+        /// What the token is for (shown on the account's API tokens page).
+        #[arg(long)]
+        name: String,
+    },
     /// Load the demo data (safe to run again).
     SeedDemo,
     /// Run the background jobs (email delivery, reminders, …) on their own.
@@ -131,6 +140,26 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             if generated {
                 println!("Password: {printed}");
             }
+        }
+        Command::CreateApiToken { email, name } => {
+            let db = prepare_database(&settings).await?;
+            let address = email.trim().to_lowercase();
+            let (token, secret) = db
+                .transaction(move |conn| {
+                    services::api_tokens::create_for_email(conn, &email, &name)
+                })
+                .await
+                .map_err(|e| match e {
+                    crate::error::Error::NotFound(_) => {
+                        anyhow::anyhow!("no account has the email address {address}")
+                    }
+                    other => anyhow::anyhow!("{other}"),
+                })?;
+            println!("{secret}");
+            eprintln!(
+                "API token \"{}\" (#{}) was made. It is printed above once and cannot be shown again.",
+                token.name, token.id
+            );
         }
         Command::SeedDemo => {
             let db = prepare_database(&settings).await?;

@@ -175,6 +175,10 @@ pub fn names_of(
             "SELECT id, COALESCE(email, external_provider || ':' || external_remote_id) AS name \
              FROM pending_enrollments WHERE id = ANY($1)"
         }
+        "api_token" => {
+            "SELECT t.id, t.name || ' (' || u.email || ')' AS name FROM api_tokens t \
+             JOIN users u ON u.id = t.user_id WHERE t.id = ANY($1)"
+        }
         "outbound_email" => {
             "SELECT id, 'the email to ' || to_address AS name FROM outbound_emails WHERE id = ANY($1)"
         }

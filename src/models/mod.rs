@@ -2,6 +2,7 @@
 //! `&mut PgConnection` and return `QueryResult`; services compose them in transactions.
 
 pub mod analytics;
+pub mod api_tokens;
 pub mod audit;
 pub mod bulk;
 pub mod catalogs;

@@ -3,10 +3,20 @@ use diesel::prelude::*;
 
 use super::schema::sign_in_attempts;
 
+/// The `email` of failed API token authentications: no address looks like it (it has no
+/// `@`), so they are counted apart from password sign-ins.
+pub const API_TOKEN: &str = "api-token";
+
 /// Serialises sign-in attempts from one client address until the transaction ends, so
 /// that counting and recording an attempt are one step.
 pub fn lock_client(conn: &mut PgConnection, client_ip: &str) -> QueryResult<()> {
     super::advisory_xact_lock(conn, &format!("sign-in:{client_ip}"))
+}
+
+/// Serialises failed API token authentications from one client address until the
+/// transaction ends, like `lock_client` for sign-ins.
+pub fn lock_api_token_client(conn: &mut PgConnection, client_ip: &str) -> QueryResult<()> {
+    super::advisory_xact_lock(conn, &format!("api-token:{client_ip}"))
 }
 
 /// Records an attempt; returns its id.
@@ -42,14 +52,15 @@ pub fn recent_failures(
     since: DateTime<Utc>,
 ) -> QueryResult<Vec<DateTime<Utc>>> {
     let scoped = || {
-        let mut query = sign_in_attempts::table
+        let query = sign_in_attempts::table
             .filter(sign_in_attempts::client_ip.eq(client_ip.to_string()))
             .filter(sign_in_attempts::attempted_at.ge(since))
             .into_boxed();
-        if let Some(email) = email {
-            query = query.filter(sign_in_attempts::email.eq(email.to_string()));
+        match email {
+            Some(email) => query.filter(sign_in_attempts::email.eq(email.to_string())),
+            // A client's password sign-ins, not its API token failures.
+            None => query.filter(sign_in_attempts::email.ne(API_TOKEN)),
         }
-        query
     };
     let last_success: Option<DateTime<Utc>> = scoped()
         .filter(sign_in_attempts::succeeded.eq(true))

@@ -415,6 +415,8 @@ pub const ACTIONS: &[&str] = &[
     "bulk.batch",
     "user.rename",
     "email.retry",
+    "api_token.create",
+    "api_token.revoke",
 ];
 
 /// What an action means, in words; unknown actions show their code.
@@ -473,6 +475,8 @@ pub fn action_words(action: &str) -> &str {
         "bulk.batch" => "ran part of a bulk invitation",
         "user.rename" => "changed a name",
         "email.retry" => "retried an email",
+        "api_token.create" => "created an API token",
+        "api_token.revoke" => "revoked an API token",
         other => other,
     }
 }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod accounts;
 pub mod api;
+mod api_tokens;
 pub mod auth;
 pub mod csrf;
 pub mod error;
@@ -56,6 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(home::home);
     accounts::routes(cfg);
     account::routes(cfg);
+    api_tokens::routes(cfg);
     staff::routes(cfg);
     partner::routes(cfg);
     invitations::routes(cfg);

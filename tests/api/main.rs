@@ -2,6 +2,7 @@
 
 mod accounts;
 mod analytics;
+mod api_tokens;
 mod browser;
 mod bulk;
 mod console;
