@@ -62,3 +62,52 @@ pub fn block_on<F: std::future::Future<Output = ()>>(run: F) {
     runtime.block_on(run);
     runtime.shutdown_timeout(Duration::from_secs(2));
 }
+
+/// One catalog (`bench-big`, id 1, partner `bench`) with `invitations` invitations
+/// (the first `learners` accepted, the rest sent, expired, declined or removed),
+/// `learners` active learners with licences, and as many audit entries as invitations;
+/// user 1 is staff, user 2 the partner's manager (no password yet). Ends with `VACUUM
+/// ANALYZE`, the state autovacuum keeps a busy table in.
+pub fn seed_big_catalog(url: &str, invitations: i64, learners: i64) {
+    let seed = BIG_CATALOG_SEED
+        .replace("{learners}", &learners.to_string())
+        .replace("{invitations}", &invitations.to_string());
+    let mut seeding = PgConnection::establish(url).expect("bench database");
+    seeding.batch_execute(&seed).expect("seed");
+    seeding.batch_execute("VACUUM ANALYZE").expect("vacuum");
+}
+
+const BIG_CATALOG_SEED: &str = r#"
+INSERT INTO users (id, email, is_staff, email_verified_at, password_hash)
+    VALUES (1, 'bench-staff@example.org', true, now(), NULL), (2, 'bench-manager@example.org', false, now(), NULL);
+INSERT INTO organisations (id, short_name, name) VALUES (1, 'BENCHx', 'Bench');
+INSERT INTO partners (id, organisation_id, code, name) VALUES (1, 1, 'bench', 'Bench Partner');
+INSERT INTO partner_managers (user_id, partner_id, claimed_at) VALUES (2, 1, now());
+INSERT INTO courses (id, key, organisation_id, title, modes)
+    SELECT n, 'course-v1:BENCHx+C' || n || '+1', 1, 'Course ' || n, CASE WHEN n % 2 = 0 THEN '{audit,verified}'::text[] ELSE '{audit}'::text[] END
+    FROM generate_series(1, 10) n;
+INSERT INTO catalogs (id, partner_id, slug, name, available_start, available_end, user_limit, course_enrollments_limit)
+    VALUES (1, 1, 'bench-big', 'Big catalog', now() - interval '30 days', now() + interval '300 days', 0, 0);
+INSERT INTO catalog_courses (catalog_id, course_id, position) SELECT 1, n, n - 1 FROM generate_series(1, 10) n;
+INSERT INTO users (id, email, full_name, email_verified_at)
+    SELECT 100 + n, 'learner' || n || '@corp' || (n % 50) || '.example', 'Learner ' || n, now() FROM generate_series(1, {learners}) n;
+INSERT INTO invitations (id, catalog_id, email, user_id, token_hash, channel, invited_at, expires_at, accepted_at, declined_at, removed_at, send_count, last_sent_at)
+    SELECT n, 1,
+        CASE WHEN n <= {learners} THEN 'learner' || n || '@corp' || (n % 50) || '.example' ELSE 'person' || n || '@corp' || (n % 50) || '.example' END,
+        CASE WHEN n <= {learners} THEN 100 + n END,
+        sha256(('bench' || n)::bytea), 'manual',
+        now() - (n || ' minutes')::interval,
+        CASE WHEN n % 7 = 0 THEN now() - (n || ' minutes')::interval + interval '30 seconds' ELSE now() + interval '20 days' END,
+        CASE WHEN n <= {learners} THEN now() - (n || ' seconds')::interval END,
+        CASE WHEN n > {learners} AND n % 11 = 0 THEN now() END,
+        CASE WHEN n > {learners} AND n % 13 = 0 THEN now() END,
+        1, now() - (n || ' minutes')::interval
+    FROM generate_series(1, {invitations}) n;
+SELECT setval('invitations_id_seq', {invitations});
+INSERT INTO catalog_learners (catalog_id, user_id, invitation_id, is_active, joined_at)
+    SELECT 1, 100 + n, n, true, now() - (n || ' seconds')::interval FROM generate_series(1, {learners}) n;
+INSERT INTO licences (user_id, course_id, catalog_id, is_active)
+    SELECT 100 + n, 2 * (1 + n % 5), 1, n % 3 <> 0 FROM generate_series(1, {learners}) n;
+INSERT INTO audit_entries (actor_user_id, actor_role, action, object_type, object_id, partner_id, catalog_id)
+    SELECT 2, 'partner_manager', 'invitation.create', 'invitation', n::text, 1, 1 FROM generate_series(1, {invitations}) n;
+"#;

@@ -10,8 +10,6 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use diesel::connection::SimpleConnection;
-use diesel::prelude::*;
 use partner_catalog::configuration::Settings;
 use partner_catalog::db::Db;
 use partner_catalog::domain::{EmailAddress, Password};
@@ -21,40 +19,7 @@ const INVITATIONS: i64 = 100_000;
 const LEARNERS: i64 = 20_000;
 const REQUESTS_PER_CLIENT_PER_PAGE: usize = 25;
 
-const SEED: &str = r#"
-INSERT INTO users (id, email, is_staff, email_verified_at, password_hash)
-    VALUES (1, 'bench-staff@example.org', true, now(), NULL), (2, 'bench-manager@example.org', false, now(), NULL);
-INSERT INTO organisations (id, short_name, name) VALUES (1, 'BENCHx', 'Bench');
-INSERT INTO partners (id, organisation_id, code, name) VALUES (1, 1, 'bench', 'Bench Partner');
-INSERT INTO partner_managers (user_id, partner_id) VALUES (2, 1);
-INSERT INTO courses (id, key, organisation_id, title, modes)
-    SELECT n, 'course-v1:BENCHx+C' || n || '+1', 1, 'Course ' || n, CASE WHEN n % 2 = 0 THEN '{audit,verified}'::text[] ELSE '{audit}'::text[] END
-    FROM generate_series(1, 10) n;
-INSERT INTO catalogs (id, partner_id, slug, name, available_start, available_end, user_limit, course_enrollments_limit)
-    VALUES (1, 1, 'bench-big', 'Big catalog', now() - interval '30 days', now() + interval '300 days', 0, 0);
-INSERT INTO catalog_courses (catalog_id, course_id, position) SELECT 1, n, n - 1 FROM generate_series(1, 10) n;
-INSERT INTO users (id, email, full_name, email_verified_at)
-    SELECT 100 + n, 'learner' || n || '@corp' || (n % 50) || '.example', 'Learner ' || n, now() FROM generate_series(1, {learners}) n;
-INSERT INTO invitations (id, catalog_id, email, user_id, token_hash, channel, invited_at, expires_at, accepted_at, declined_at, removed_at, send_count, last_sent_at)
-    SELECT n, 1,
-        CASE WHEN n <= {learners} THEN 'learner' || n || '@corp' || (n % 50) || '.example' ELSE 'person' || n || '@corp' || (n % 50) || '.example' END,
-        CASE WHEN n <= {learners} THEN 100 + n END,
-        sha256(('bench' || n)::bytea), 'manual',
-        now() - (n || ' minutes')::interval,
-        CASE WHEN n % 7 = 0 THEN now() - (n || ' minutes')::interval + interval '30 seconds' ELSE now() + interval '20 days' END,
-        CASE WHEN n <= {learners} THEN now() - (n || ' seconds')::interval END,
-        CASE WHEN n > {learners} AND n % 11 = 0 THEN now() END,
-        CASE WHEN n > {learners} AND n % 13 = 0 THEN now() END,
-        1, now() - (n || ' minutes')::interval
-    FROM generate_series(1, {invitations}) n;
-SELECT setval('invitations_id_seq', {invitations});
-INSERT INTO catalog_learners (catalog_id, user_id, invitation_id, is_active, joined_at)
-    SELECT 1, 100 + n, n, true, now() - (n || ' seconds')::interval FROM generate_series(1, {learners}) n;
-INSERT INTO licences (user_id, course_id, catalog_id, is_active)
-    SELECT 100 + n, 2 * (1 + n % 5), 1, n % 3 <> 0 FROM generate_series(1, {learners}) n;
-INSERT INTO audit_entries (actor_user_id, actor_role, action, object_type, object_id, partner_id, catalog_id)
-    SELECT 2, 'partner_manager', 'invitation.create', 'invitation', n::text, 1, 1 FROM generate_series(1, {invitations}) n;
-"#;
+
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -68,13 +33,7 @@ fn main() {
 async fn run() {
     let (name, url) = common::fresh_database("console");
     let started = Instant::now();
-    let seed = SEED
-        .replace("{learners}", &LEARNERS.to_string())
-        .replace("{invitations}", &INVITATIONS.to_string());
-    let mut seeding = PgConnection::establish(&url).unwrap();
-    seeding.batch_execute(&seed).unwrap();
-    // As autovacuum leaves a table in steady use: statistics and visibility map current.
-    seeding.batch_execute("VACUUM ANALYZE").unwrap();
+    common::seed_big_catalog(&url, INVITATIONS, LEARNERS);
     println!(
         "seeded {INVITATIONS} invitations, {LEARNERS} learners in {:.1?}",
         started.elapsed()

@@ -20,6 +20,8 @@ use crate::web as app_web;
 
 /// Largest urlencoded form accepted (pasted address lists, CSV text).
 pub const FORM_LIMIT_BYTES: usize = 2 * 1024 * 1024;
+/// Largest JSON body of the API (a bulk enrolment of 1,000 addresses fits).
+const JSON_LIMIT_BYTES: usize = 256 * 1024;
 /// Largest request body of any kind (uploads).
 pub const PAYLOAD_LIMIT_BYTES: usize = 11 * 1024 * 1024;
 
@@ -150,8 +152,24 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
             .app_data(actix_web::web::QueryConfig::default().error_handler(query_error_handler))
             // `/…/abc` where an id belongs: no such page, shown as the site's 404.
             .app_data(
-                actix_web::web::PathConfig::default()
-                    .error_handler(|_, _| app_web::error::AppError::PageNotFound.into()),
+                actix_web::web::PathConfig::default().error_handler(|_, req| {
+                    if req.path().starts_with("/api/") {
+                        return app_web::api::ApiError::from(Error::NotFound("this address"))
+                            .into();
+                    }
+                    app_web::error::AppError::PageNotFound.into()
+                }),
+            )
+            .app_data(
+                actix_web::web::JsonConfig::default()
+                    .limit(JSON_LIMIT_BYTES)
+                    .error_handler(|e, _| {
+                        app_web::api::ApiError::from(Error::invalid(
+                            "body",
+                            format!("the JSON body cannot be read: {e}"),
+                        ))
+                        .into()
+                    }),
             )
             .app_data(actix_web::web::PayloadConfig::new(PAYLOAD_LIMIT_BYTES))
             .app_data(settings.clone())

@@ -222,3 +222,56 @@ pub fn for_object(
 pub fn count(conn: &mut PgConnection) -> QueryResult<i64> {
     audit_entries::table.count().get_result(conn)
 }
+
+/// One change of a membership, with who made it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct HistoryRow {
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub occurred_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub action: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub actor_role: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub actor_email: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub from_status: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub to_status: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub reason: Option<String>,
+}
+
+/// The audit entries about one person's membership of a catalog (their invitations,
+/// learner rows, paid seats and pre-enrolments there), oldest first, at most `limit`.
+pub fn membership_history(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    user_id: Option<i64>,
+    email: &str,
+    limit: i64,
+) -> QueryResult<Vec<HistoryRow>> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    diesel::sql_query(
+        "SELECT a.occurred_at, a.action, a.actor_role, u.email AS actor_email,
+                a.before ->> 'status' AS from_status, a.after ->> 'status' AS to_status, a.reason
+         FROM audit_entries a LEFT JOIN users u ON u.id = a.actor_user_id
+         WHERE a.catalog_id = $1 AND (
+             (a.object_type = 'invitation' AND a.object_id IN
+                 (SELECT id::text FROM invitations WHERE catalog_id = $1 AND (user_id = $2 OR email = $3)))
+          OR (a.object_type = 'catalog_learner' AND a.object_id IN
+                 (SELECT id::text FROM catalog_learners WHERE catalog_id = $1 AND user_id = $2))
+          OR (a.object_type = 'licence' AND a.object_id IN
+                 (SELECT id::text FROM licences WHERE catalog_id = $1 AND user_id = $2))
+          OR (a.object_type = 'pending_enrollment' AND a.object_id IN
+                 (SELECT id::text FROM pending_enrollments WHERE catalog_id = $1
+                   AND (email = $3 OR fulfilled_user_id = $2))))
+         ORDER BY a.occurred_at, a.id
+         LIMIT $4",
+    )
+    .bind::<BigInt, _>(catalog_id)
+    .bind::<Nullable<BigInt>, _>(user_id)
+    .bind::<Text, _>(email)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+}

@@ -136,6 +136,28 @@ pub fn find_by_slug(conn: &mut PgConnection, slug: &str) -> QueryResult<Option<C
         .optional()
 }
 
+/// Catalogs not archived (of one partner, or all) in slug order after `after`.
+pub fn page_by_slug(
+    conn: &mut PgConnection,
+    partner_id: Option<i64>,
+    after: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<Catalog>> {
+    let mut query = catalogs::table
+        .filter(catalogs::archived_at.is_null())
+        .select(Catalog::as_select())
+        .order(catalogs::slug)
+        .limit(limit)
+        .into_boxed();
+    if let Some(partner) = partner_id {
+        query = query.filter(catalogs::partner_id.eq(partner));
+    }
+    if let Some(after) = after {
+        query = query.filter(catalogs::slug.gt(after.to_string()));
+    }
+    query.load(conn)
+}
+
 /// Slugs equal to `base` or of the form `base-N`.
 pub fn slugs_like(conn: &mut PgConnection, base: &str) -> QueryResult<Vec<String>> {
     let escaped = base

@@ -238,16 +238,55 @@ pub fn list_for_catalog(
     page: super::PageRequest,
 ) -> QueryResult<super::Paginated<Invitation>> {
     use super::Paginate;
-    let mut query = invitations::table
-        .filter(invitations::catalog_id.eq(catalog_id))
-        .select(Invitation::as_select())
-        .into_boxed();
+    let mut query = with_status(
+        invitations::table
+            .filter(invitations::catalog_id.eq(catalog_id))
+            .into_boxed(),
+        filter.status,
+        now,
+    );
     if !filter.search.trim().is_empty() {
         query = query.filter(
             invitations::email.ilike(super::contains_pattern(&filter.search.to_lowercase())),
         );
     }
-    query = match filter.status {
+    query
+        .select(Invitation::as_select())
+        .order((invitations::invited_at.desc(), invitations::id.desc()))
+        .paginate(page)
+        .load_page(conn)
+}
+
+/// A catalog's invitations (of one status, if given) by id after `after_id`.
+pub fn page_after(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    status: Option<InvitationStatus>,
+    after_id: Option<i64>,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> QueryResult<Vec<Invitation>> {
+    with_status(
+        invitations::table
+            .filter(invitations::catalog_id.eq(catalog_id))
+            .filter(invitations::id.gt(after_id.unwrap_or(0)))
+            .into_boxed(),
+        status,
+        now,
+    )
+    .select(Invitation::as_select())
+    .order(invitations::id)
+    .limit(limit)
+    .load(conn)
+}
+
+/// Narrows a query to invitations whose status is `status` at `now`.
+fn with_status(
+    query: invitations::BoxedQuery<'_, diesel::pg::Pg>,
+    status: Option<InvitationStatus>,
+    now: DateTime<Utc>,
+) -> invitations::BoxedQuery<'_, diesel::pg::Pg> {
+    match status {
         None => query,
         Some(InvitationStatus::Removed) => query.filter(invitations::removed_at.is_not_null()),
         Some(InvitationStatus::Declined) => query
@@ -267,11 +306,7 @@ pub fn list_for_catalog(
             .filter(invitations::declined_at.is_null())
             .filter(invitations::accepted_at.is_null())
             .filter(invitations::expires_at.gt(now)),
-    };
-    query
-        .order((invitations::invited_at.desc(), invitations::id.desc()))
-        .paginate(page)
-        .load_page(conn)
+    }
 }
 
 /// One batch of a catalog's invitations after `after_id`, for streamed exports.

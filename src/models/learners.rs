@@ -32,6 +32,23 @@ pub fn find(
         .optional()
 }
 
+/// Active learners of a catalog by user id, after `after`.
+pub fn active_page(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<CatalogLearner>> {
+    catalog_learners::table
+        .filter(catalog_learners::catalog_id.eq(catalog_id))
+        .filter(catalog_learners::is_active.eq(true))
+        .filter(catalog_learners::user_id.gt(after.unwrap_or(i64::MIN)))
+        .select(CatalogLearner::as_select())
+        .order(catalog_learners::user_id)
+        .limit(limit)
+        .load(conn)
+}
+
 pub fn count_active(conn: &mut PgConnection, catalog_id: i64) -> QueryResult<i64> {
     catalog_learners::table
         .filter(catalog_learners::catalog_id.eq(catalog_id))
@@ -206,4 +223,61 @@ pub fn active_user_ids_among(
         .filter(catalog_learners::user_id.eq_any(user_ids))
         .select(catalog_learners::user_id)
         .load(conn)
+}
+
+/// Whose memberships a list holds: every filter given narrows it.
+#[derive(Debug, Clone, Default)]
+pub struct MembershipScope {
+    pub partner_id: Option<i64>,
+    pub user_id: Option<i64>,
+    pub catalog_id: Option<i64>,
+    pub email: Option<String>,
+}
+
+/// An active membership with its catalog, person and channel.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct MembershipRow {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub catalog_slug: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub email: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub full_name: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub joined_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub channel: String,
+}
+
+/// Active memberships in scope, by id after `after`.
+pub fn memberships_page(
+    conn: &mut PgConnection,
+    scope: MembershipScope,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<MembershipRow>> {
+    use diesel::sql_types::{BigInt, Nullable, Text};
+    diesel::sql_query(
+        "SELECT l.id, c.slug AS catalog_slug, u.email, u.full_name, l.joined_at, i.channel
+         FROM catalog_learners l
+         JOIN catalogs c ON c.id = l.catalog_id
+         JOIN users u ON u.id = l.user_id
+         JOIN invitations i ON i.id = l.invitation_id
+         WHERE l.is_active AND l.id > $1
+           AND ($2::bigint IS NULL OR c.partner_id = $2)
+           AND ($3::bigint IS NULL OR l.user_id = $3)
+           AND ($4::bigint IS NULL OR l.catalog_id = $4)
+           AND ($5::text IS NULL OR u.email = $5)
+         ORDER BY l.id
+         LIMIT $6",
+    )
+    .bind::<BigInt, _>(after.unwrap_or(0))
+    .bind::<Nullable<BigInt>, _>(scope.partner_id)
+    .bind::<Nullable<BigInt>, _>(scope.user_id)
+    .bind::<Nullable<BigInt>, _>(scope.catalog_id)
+    .bind::<Nullable<Text>, _>(scope.email)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
 }

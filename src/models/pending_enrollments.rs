@@ -259,12 +259,48 @@ pub fn list_for_catalog(
     page: PageRequest,
 ) -> QueryResult<Paginated<PendingEnrollment>> {
     use pending_enrollments as p;
-    let mut query = p::table
-        .filter(p::catalog_id.eq(catalog_id))
-        .select(PendingEnrollment::as_select())
-        .into_boxed();
-    let now = Utc::now();
-    query = match status {
+    with_status(
+        p::table.filter(p::catalog_id.eq(catalog_id)).into_boxed(),
+        status,
+        Utc::now(),
+    )
+    .select(PendingEnrollment::as_select())
+    .order((p::created_at.desc(), p::id.desc()))
+    .paginate(page)
+    .load_page(conn)
+}
+
+/// A catalog's pre-enrolments (of one status, if given) by id after `after_id`.
+pub fn page_after(
+    conn: &mut PgConnection,
+    catalog_id: i64,
+    status: Option<PendingStatus>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<PendingEnrollment>> {
+    use pending_enrollments as p;
+    with_status(
+        p::table
+            .filter(p::catalog_id.eq(catalog_id))
+            .filter(p::id.gt(after_id.unwrap_or(0)))
+            .into_boxed(),
+        status,
+        Utc::now(),
+    )
+    .select(PendingEnrollment::as_select())
+    .order(p::id)
+    .limit(limit)
+    .load(conn)
+}
+
+/// Narrows a query to pre-enrolments whose status is `status` at `now`.
+fn with_status(
+    query: pending_enrollments::BoxedQuery<'_, diesel::pg::Pg>,
+    status: Option<PendingStatus>,
+    now: chrono::DateTime<Utc>,
+) -> pending_enrollments::BoxedQuery<'_, diesel::pg::Pg> {
+    use pending_enrollments as p;
+    match status {
         None => query,
         Some(PendingStatus::Cancelled) => query.filter(p::cancelled_at.is_not_null()),
         Some(PendingStatus::Fulfilled) => query.filter(p::fulfilled_at.is_not_null()),
@@ -282,11 +318,7 @@ pub fn list_for_catalog(
                     .filter(p::last_error.is_null()),
             }
         }
-    };
-    query
-        .order((p::created_at.desc(), p::id.desc()))
-        .paginate(page)
-        .load_page(conn)
+    }
 }
 
 /// Open pre-enrolments whose person now has an account (by verified email or a linked

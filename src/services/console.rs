@@ -263,6 +263,20 @@ pub enum InviteOutcome {
 }
 
 impl InviteOutcome {
+    /// A stable code, for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::SentOutsidePatterns => "sent_outside_patterns",
+            Self::SentBeyondPlaces => "sent_beyond_places",
+            Self::AlreadyInvited => "already_invited",
+            Self::AlreadyLearner => "already_learner",
+            Self::Invalid(_) => "invalid_email",
+            Self::Repeated => "duplicate_in_request",
+            Self::Refused(_) => "refused",
+        }
+    }
+
     pub fn was_sent(&self) -> bool {
         matches!(
             self,
@@ -395,12 +409,9 @@ pub fn invite_many(
     catalog: &Catalog,
     text: &str,
 ) -> Result<InviteReport> {
-    require_partner_access(actor, catalog.partner_id, "catalog")?;
     let addresses = split_addresses(text);
-    if addresses.is_empty() {
-        return Err(Error::invalid("emails", "enter at least one email address"));
-    }
     if addresses.len() > MAX_PASTED_INVITATIONS {
+        require_partner_access(actor, catalog.partner_id, "catalog")?;
         return Err(Error::invalid(
             "emails",
             format!(
@@ -408,6 +419,23 @@ pub fn invite_many(
                 addresses.len()
             ),
         ));
+    }
+    invite_addresses(conn, ctx, actor, catalog, addresses, Channel::Manual)
+}
+
+/// Invites each address on its own (a savepoint each), reporting every outcome; one bad
+/// address does not stop the others.
+pub fn invite_addresses(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    actor: &Actor,
+    catalog: &Catalog,
+    addresses: Vec<String>,
+    channel: Channel,
+) -> Result<InviteReport> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    if addresses.is_empty() {
+        return Err(Error::invalid("emails", "enter at least one email address"));
     }
     let patterns = EmailPatterns::from_stored(
         catalogs::patterns_of(conn, catalog.id)?
@@ -433,14 +461,7 @@ pub fn invite_many(
         }
         // A savepoint per address: a refusal leaves the others in place.
         let outcome = match conn.transaction(|conn| {
-            invitations::create(
-                conn,
-                ctx,
-                actor,
-                catalog.id,
-                email.as_str(),
-                Channel::Manual,
-            )
+            invitations::create(conn, ctx, actor, catalog.id, email.as_str(), channel)
         }) {
             Ok(_) => {
                 let beyond = places.is_some_and(|left| left <= 0);

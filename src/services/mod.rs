@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod analytics;
+pub mod api;
 pub mod api_tokens;
 pub mod audit;
 pub mod bulk;

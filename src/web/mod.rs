@@ -45,7 +45,12 @@ async fn job_progress_script() -> HttpResponse {
         .body(JOB_PROGRESS_SCRIPT)
 }
 
-async fn not_found() -> Result<HttpResponse, AppError> {
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
+    if req.path().starts_with("/api/") {
+        return Ok(actix_web::ResponseError::error_response(
+            &api::ApiError::Service(crate::error::Error::NotFound("this address")),
+        ));
+    }
     Err(AppError::PageNotFound)
 }
 

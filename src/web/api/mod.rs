@@ -1,13 +1,19 @@
 //! The JSON API: errors are `{"error": "<code>", "detail": "<message>"}` (with `fields` for
 //! bad input), never an HTML page or a redirect to the sign-in form.
 
+pub mod auth;
+pub mod catalogs;
+pub mod docs;
+pub mod enrollments;
+pub mod invitations;
+pub mod memberships;
+pub mod pending;
 pub mod xapi;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpResponse, ResponseError, web};
 use serde_json::json;
 
-use super::auth::{Identity, load_identity};
 use super::error::AppError;
 use crate::error::Error;
 
@@ -17,6 +23,12 @@ pub enum ApiError {
     Service(#[from] Error),
     #[error("sign in first")]
     Unauthenticated,
+    #[error("{0}")]
+    InvalidToken(&'static str),
+    #[error("the session's CSRF token is missing")]
+    CsrfRejected,
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 impl From<AppError> for ApiError {
@@ -36,7 +48,9 @@ impl ResponseError for ApiError {
             ApiError::Service(e) => {
                 StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }
-            ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::CsrfRejected => StatusCode::FORBIDDEN,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -54,12 +68,27 @@ impl ResponseError for ApiError {
             ApiError::Service(e) => json!({ "error": e.code(), "detail": e.public_message() }),
             ApiError::Unauthenticated => json!({
                 "error": "unauthenticated",
-                "detail": "sign in first: this address needs a signed-in session",
+                "detail": "send `Authorization: Bearer <API token>`, or sign in",
+            }),
+            ApiError::InvalidToken(detail) => json!({ "error": "invalid_token", "detail": detail }),
+            ApiError::TooLarge(detail) => json!({ "error": "too_many_emails", "detail": detail }),
+            ApiError::CsrfRejected => json!({
+                "error": "csrf_failed",
+                "detail": "a signed-in browser's write must carry the session's CSRF token in the X-CSRF-Token header",
             }),
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Service(Error::Busy(_))) {
-            response.insert_header((header::RETRY_AFTER, "5"));
+        match self {
+            ApiError::Service(Error::Busy(_)) => {
+                response.insert_header((header::RETRY_AFTER, "5"));
+            }
+            ApiError::Service(Error::TooManyRequests(_)) => {
+                response.insert_header((header::RETRY_AFTER, "900"));
+            }
+            ApiError::Unauthenticated | ApiError::InvalidToken(_) => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            _ => {}
         }
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -67,11 +96,32 @@ impl ResponseError for ApiError {
     }
 }
 
-/// The signed-in person, or a JSON 401.
-pub async fn caller(req: &HttpRequest) -> Result<Identity, ApiError> {
-    load_identity(req).await?.ok_or(ApiError::Unauthenticated)
+/// Every error answer.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `invalid_input`, `not_found`, `forbidden`, `unauthenticated`,
+    /// `invalid_token`, `csrf_failed`, `conflict`, `not_allowed_to_enroll`,
+    /// `course_limit_reached`, `user_limit_reached`, …
+    pub error: String,
+    /// What happened, in words.
+    pub detail: String,
+    /// For `invalid_input`: a message per field.
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// A 200 with a JSON body.
+pub fn ok_json<T: serde::Serialize>(body: &T) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(body))
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    catalogs::routes(cfg);
+    memberships::routes(cfg);
+    invitations::routes(cfg);
+    pending::routes(cfg);
+    enrollments::routes(cfg);
+    docs::routes(cfg);
     xapi::routes(cfg);
 }
