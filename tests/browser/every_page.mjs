@@ -126,6 +126,7 @@ async function mailedLink(to, kind) {
 /// people in it, the confirmations, filters, the archive and the audit log.
 async function partnerPages(who) {
   const { page } = who;
+  await visit(who, 'api-tokens', '/account/api-tokens');
   await visit(who, 'partner-dashboard', '/partner/acme');
   const catalog = (await page.getByRole('link', { name: 'Sales Academy', exact: true }).getAttribute('href'))
     .replace(/\/invitations$/, '');
