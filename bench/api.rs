@@ -39,7 +39,8 @@ async fn run() {
     let mut seeding = PgConnection::establish(&url).unwrap();
     seeding
         .batch_execute(&format!(
-            "INSERT INTO users (email, full_name, email_verified_at)
+            "SELECT setval('users_id_seq', (SELECT max(id) FROM users));
+             INSERT INTO users (email, full_name, email_verified_at)
              SELECT 'colleague' || n || '@bulk.example', 'Colleague ' || n, now()
              FROM generate_series(1, {}) n;
              ANALYZE users;",
@@ -75,7 +76,12 @@ async fn run() {
             learner % 50
         )
     };
-    let warm = client.get(membership(1)).bearer_auth(&token).send().await.unwrap();
+    let warm = client
+        .get(membership(1))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(warm.status(), 200, "{}", warm.text().await.unwrap());
     let mut tasks = Vec::new();
     for c in 0..clients {

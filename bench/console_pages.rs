@@ -19,8 +19,6 @@ const INVITATIONS: i64 = 100_000;
 const LEARNERS: i64 = 20_000;
 const REQUESTS_PER_CLIENT_PER_PAGE: usize = 25;
 
-
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]

@@ -242,7 +242,7 @@ fn seed_in(
                 partner.id,
                 &CatalogInput {
                     name: "Leadership Programme".into(),
-                    description: "Eight weeks of history: invited team leads, their answers, courses and paid seats.".into(),
+                    description: "Seven weeks of history: invited team leads, their answers, courses and paid seats.".into(),
                     available_start: (now - Duration::days(60)).format("%Y-%m-%dT%H:%M").to_string(),
                     available_end: end.clone(),
                     user_limit: "40".into(),

@@ -1,7 +1,7 @@
 //! What the JSON API reads and does, composed of the same rules and use cases as the
 //! pages: catalogs by slug (rule 3), memberships (rules 4–6) and course access (rule 7).
 
-use diesel::{Connection, PgConnection};
+use diesel::PgConnection;
 
 use super::invitations;
 use super::patterns::PatternCache;
@@ -633,62 +633,81 @@ pub fn bulk_enroll(
             continue;
         };
         let courses = catalogs::courses_of(conn, catalog.id)?;
-        let course_ids: Option<Vec<String>> = keys
+        let course_ids: Option<Vec<i64>> = keys
             .iter()
             .map(|key| {
                 courses
                     .iter()
                     .find(|(_, c)| c.key == *key)
-                    .map(|(_, c)| c.id.to_string())
+                    .map(|(_, c)| c.id)
             })
             .collect();
-        let Some(course_ids) = course_ids else {
-            results.extend(emails.iter().map(|email| BulkEnrolled {
+        let refuse_all = |outcome: &'static str, detail: &'static str| {
+            emails.iter().map(move |email| BulkEnrolled {
                 email: email.clone(),
                 catalog: slug.clone(),
-                outcome: "invalid_course",
-                detail: "a course given is not in this catalog".into(),
-            }));
+                outcome,
+                detail: detail.to_string(),
+            })
+        };
+        let Some(course_ids) = course_ids else {
+            results.extend(refuse_all(
+                "invalid_course",
+                "a course given is not in this catalog",
+            ));
             continue;
         };
+        if catalog.window().has_ended_at(chrono::Utc::now()) {
+            results.extend(refuse_all(
+                "catalog_unavailable",
+                "this catalog has ended; nobody can be enrolled any more",
+            ));
+            continue;
+        }
+        // The valid addresses, pre-enrolled together; the others reported.
+        let mut people = Vec::new();
+        let mut places = Vec::with_capacity(emails.len());
         for email in &emails {
-            let (outcome, detail) = match EmailAddress::parse(email) {
-                Err(e) => ("invalid_email", e.to_string()),
+            match EmailAddress::parse(email) {
                 Ok(address) => {
-                    let made = conn.transaction(|conn| {
-                        super::pre_enrollment::create(
-                            conn,
-                            ctx,
-                            actor,
-                            catalog.id,
-                            address.as_str(),
-                            &course_ids,
-                        )
-                    });
-                    match made {
-                        Ok(super::pre_enrollment::PreEnrolled::Joined(_)) => {
-                            ("enrolled", "joined the catalog".to_string())
-                        }
-                        Ok(super::pre_enrollment::PreEnrolled::Pending(_)) => (
-                            "pending",
-                            "pre-enrolled: joins when the account appears".to_string(),
-                        ),
-                        Ok(super::pre_enrollment::PreEnrolled::Waiting(_, reason)) => {
-                            ("waiting", reason)
-                        }
-                        Err(Error::Conflict(message)) if message.contains("already a learner") => {
-                            ("already_learner", message)
-                        }
-                        Err(Error::Conflict(message)) => ("already_pending", message),
-                        Err(e @ Error::CatalogUnavailable(_)) => {
-                            ("catalog_unavailable", e.public_message())
-                        }
-                        Err(Error::Invalid(fields)) => ("invalid_email", fields.to_string()),
-                        Err(Error::Internal(e)) => return Err(Error::Internal(e)),
-                        Err(e) => ("refused", e.public_message()),
-                    }
+                    places.push(Ok(people.len()));
+                    people.push((super::pre_enrollment::Person::Email(address), String::new()));
                 }
+                Err(e) => places.push(Err(e.to_string())),
+            }
+        }
+        let made = super::pre_enrollment::pre_enroll_many(
+            conn,
+            ctx,
+            &catalog,
+            &people,
+            &course_ids,
+            actor.user_id,
+            None,
+        )?;
+        use super::pre_enrollment::PreEnrolOutcome as Made;
+        let mut counts = std::collections::BTreeMap::<&str, i64>::new();
+        for (email, place) in emails.iter().zip(places) {
+            let (outcome, detail) = match place {
+                Err(reason) => ("invalid_email", reason),
+                Ok(index) => match &made[index] {
+                    Made::Enrolled => ("enrolled", "joined the catalog".to_string()),
+                    Made::Pending => (
+                        "pending",
+                        "pre-enrolled: joins when the account appears".to_string(),
+                    ),
+                    Made::Waiting(reason) => ("waiting", reason.clone()),
+                    Made::AlreadyLearner => (
+                        "already_learner",
+                        "already a learner of this catalog".to_string(),
+                    ),
+                    Made::AlreadyPending => (
+                        "already_pending",
+                        "already pre-enrolled in this catalog".to_string(),
+                    ),
+                },
             };
+            *counts.entry(outcome).or_default() += 1;
             results.push(BulkEnrolled {
                 email: email.clone(),
                 catalog: slug.clone(),
@@ -696,6 +715,16 @@ pub fn bulk_enroll(
                 detail,
             });
         }
+        super::audit::record(
+            conn,
+            actor,
+            "pre_enrollment.create",
+            super::audit::Subject::new("catalog", catalog.id)
+                .catalog(catalog.partner_id, catalog.id),
+            None,
+            Some(serde_json::json!({ "bulk_enroll": counts, "course_ids": course_ids })),
+            None,
+        )?;
     }
     Ok(results)
 }

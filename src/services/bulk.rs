@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::ServiceContext;
 use super::audit::{self, Subject};
-use super::pre_enrollment::{self, Person};
+use super::pre_enrollment::{self, Person, PreEnrolOutcome};
 use crate::domain::bulk_input::{CsvRows, InputError, InputRow, pasted_rows};
 use crate::domain::{EmailAddress, EmailPatterns, ExternalKey, SecretToken};
 use crate::error::{Error, Result};
@@ -23,8 +23,7 @@ use crate::models::bulk::{self, BulkJob, BulkJobRow, BulkRow, NewBulkJob, NewBul
 use crate::models::catalogs::{self, Catalog};
 use crate::models::invitations::{self, BulkInvitation};
 use crate::models::partners::{self, Partner};
-use crate::models::pending_enrollments::{self as pending, NewPending};
-use crate::models::users::{self, User};
+use crate::models::users;
 use crate::models::{PageRequest, Paginated, learners, outbox};
 use crate::policies::Actor;
 use crate::policies::access::{require_partner_access, require_staff};
@@ -1026,87 +1025,31 @@ fn pre_enroll_rows(
             person.map(|p| (*row, p))
         })
         .collect();
-    let emails: Vec<String> = people
-        .iter()
-        .filter_map(|(_, p)| match p {
-            Person::Email(e) => Some(e.as_str().to_string()),
-            Person::External(_) => None,
-        })
-        .collect();
-    let keys: Vec<(String, String)> = people
-        .iter()
-        .filter_map(|(_, p)| match p {
-            Person::External(k) => Some((k.provider().to_string(), k.remote_id().to_string())),
-            Person::Email(_) => None,
-        })
-        .collect();
-    let mut accounts: HashMap<String, User> = users::verified_by_emails(conn, &emails)?
-        .into_iter()
-        .map(|u| (u.email.clone(), u))
-        .collect();
-    for (identity, user) in users::by_identities(conn, &keys)? {
-        accounts.insert(identity.display(), user);
-    }
-    let learners: HashSet<i64> = learners::active_user_ids_among(
+    let made = pre_enrollment::pre_enroll_many(
         conn,
-        catalog.id,
-        &accounts.values().map(|u| u.id).collect::<Vec<_>>(),
-    )?
-    .into_iter()
-    .collect();
-    let expires_at = pre_enrollment::expiry(ctx);
-    let mut waiting_for_account = Vec::new();
-    for (row, person) in &people {
-        let key = person.to_string();
-        match accounts.get(&key) {
-            Some(user) if learners.contains(&user.id) => {
-                outcomes.push((row.id, ("already_learner", None)));
-            }
-            Some(user) => {
-                let created = pending::insert_many(
-                    conn,
-                    catalog.id,
-                    &[person.new_pending(&row.full_name)],
-                    &job.course_ids,
-                    job.submitted_by,
-                    expires_at,
-                    Some(job.id),
-                )?;
-                match created.first() {
-                    None => outcomes.push((row.id, ("already_pending", None))),
-                    Some(open) => match pre_enrollment::fulfil_now(conn, open, user)? {
-                        None => outcomes.push((row.id, ("enrolled", None))),
-                        Some(reason) => outcomes
-                            .push((row.id, ("pre_enrolled", Some(format!("waiting: {reason}"))))),
-                    },
-                }
-            }
-            None => waiting_for_account.push((*row, person)),
-        }
-    }
-    let new: Vec<NewPending> = waiting_for_account
-        .iter()
-        .map(|(row, person)| person.new_pending(&row.full_name))
-        .collect();
-    let created: HashSet<String> = pending::insert_many(
-        conn,
-        catalog.id,
-        &new,
+        ctx,
+        catalog,
+        &people
+            .iter()
+            .map(|(row, person)| (person.clone(), row.full_name.clone()))
+            .collect::<Vec<_>>(),
         &job.course_ids,
         job.submitted_by,
-        expires_at,
         Some(job.id),
-    )?
-    .into_iter()
-    .map(|p| p.identifier())
-    .collect();
-    for (row, person) in waiting_for_account {
-        let outcome = if created.contains(&person.to_string()) {
-            "pre_enrolled"
-        } else {
-            "already_pending"
-        };
-        outcomes.push((row.id, (outcome, None)));
+    )?;
+    for ((row, _), outcome) in people.iter().zip(made) {
+        outcomes.push((
+            row.id,
+            match outcome {
+                PreEnrolOutcome::AlreadyLearner => ("already_learner", None),
+                PreEnrolOutcome::AlreadyPending => ("already_pending", None),
+                PreEnrolOutcome::Enrolled => ("enrolled", None),
+                PreEnrolOutcome::Waiting(reason) => {
+                    ("pre_enrolled", Some(format!("waiting: {reason}")))
+                }
+                PreEnrolOutcome::Pending => ("pre_enrolled", None),
+            },
+        ));
     }
     Ok(outcomes)
 }

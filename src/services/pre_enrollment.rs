@@ -284,6 +284,122 @@ fn fulfil(
     Ok(Fulfilment::Waiting(reason))
 }
 
+/// What pre-enrolling one person of a set came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreEnrolOutcome {
+    AlreadyLearner,
+    AlreadyPending,
+    /// Had an account and joined at once.
+    Enrolled,
+    /// Has an account but cannot join yet (why); retried by the worker.
+    Waiting(String),
+    /// Waits for an account.
+    Pending,
+}
+
+/// Pre-enrols many people (with the name a list gave each) into one catalog: their
+/// accounts are found in two queries, those who have one join at once, and the others'
+/// pre-enrolments are made in one statement. Outcomes come in the order of `people`.
+/// The caller has checked access, the catalog's dates and the courses.
+pub fn pre_enroll_many(
+    conn: &mut PgConnection,
+    ctx: &ServiceContext,
+    catalog: &Catalog,
+    people: &[(Person, String)],
+    course_ids: &[i64],
+    created_by: Option<i64>,
+    bulk_job_id: Option<i64>,
+) -> Result<Vec<PreEnrolOutcome>> {
+    let emails: Vec<String> = people
+        .iter()
+        .filter_map(|(p, _)| match p {
+            Person::Email(e) => Some(e.as_str().to_string()),
+            Person::External(_) => None,
+        })
+        .collect();
+    let keys: Vec<(String, String)> = people
+        .iter()
+        .filter_map(|(p, _)| match p {
+            Person::External(k) => Some((k.provider().to_string(), k.remote_id().to_string())),
+            Person::Email(_) => None,
+        })
+        .collect();
+    let mut accounts: std::collections::HashMap<String, User> =
+        users::verified_by_emails(conn, &emails)?
+            .into_iter()
+            .map(|u| (u.email.clone(), u))
+            .collect();
+    for (identity, user) in users::by_identities(conn, &keys)? {
+        accounts.insert(identity.display(), user);
+    }
+    let learners_now: std::collections::HashSet<i64> = learners::active_user_ids_among(
+        conn,
+        catalog.id,
+        &accounts.values().map(|u| u.id).collect::<Vec<_>>(),
+    )?
+    .into_iter()
+    .collect();
+    let expires_at = expiry(ctx);
+    let mut outcomes: Vec<Option<PreEnrolOutcome>> = vec![None; people.len()];
+    let mut waiting_for_account = Vec::new();
+    for (index, (person, full_name)) in people.iter().enumerate() {
+        match accounts.get(&person.to_string()) {
+            Some(user) if learners_now.contains(&user.id) => {
+                outcomes[index] = Some(PreEnrolOutcome::AlreadyLearner);
+            }
+            Some(user) => {
+                let created = pending::insert_many(
+                    conn,
+                    catalog.id,
+                    &[person.new_pending(full_name)],
+                    course_ids,
+                    created_by,
+                    expires_at,
+                    bulk_job_id,
+                )?;
+                outcomes[index] = Some(match created.first() {
+                    None => PreEnrolOutcome::AlreadyPending,
+                    Some(open) => match fulfil_now(conn, open, user)? {
+                        None => PreEnrolOutcome::Enrolled,
+                        Some(reason) => PreEnrolOutcome::Waiting(reason),
+                    },
+                });
+            }
+            None => waiting_for_account.push(index),
+        }
+    }
+    let new: Vec<NewPending> = waiting_for_account
+        .iter()
+        .map(|&i| people[i].0.new_pending(&people[i].1))
+        .collect();
+    let created: std::collections::HashSet<String> = pending::insert_many(
+        conn,
+        catalog.id,
+        &new,
+        course_ids,
+        created_by,
+        expires_at,
+        bulk_job_id,
+    )?
+    .into_iter()
+    .map(|p| p.identifier())
+    .collect();
+    let mut claimed = std::collections::HashSet::new();
+    for index in waiting_for_account {
+        let key = people[index].0.to_string();
+        // Made now, once: a second mention of the same person is already pending.
+        outcomes[index] = Some(if created.contains(&key) && claimed.insert(key) {
+            PreEnrolOutcome::Pending
+        } else {
+            PreEnrolOutcome::AlreadyPending
+        });
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(PreEnrolOutcome::AlreadyPending))
+        .collect())
+}
+
 /// Fulfils one open pre-enrolment for an account now (the caller holds no lock the
 /// catalog's would have to follow). `None` when done, else why it waits.
 pub(crate) fn fulfil_now(

@@ -66,6 +66,7 @@ pub struct CatalogsQuery {
     /// The last slug of the previous page (from `next`).
     pub after: Option<String>,
     /// Page size, 1–200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

@@ -62,6 +62,7 @@ pub struct InvitationsQuery {
     /// From a `next` link.
     pub after: Option<i64>,
     /// Page size, 1–200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 

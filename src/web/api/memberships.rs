@@ -51,6 +51,7 @@ pub struct MembershipQuery {
     /// From a `next` link.
     pub after: Option<i64>,
     /// Page size, 1–200 (50 when absent).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -291,6 +292,7 @@ pub async fn enroll(
         (status = 200, body = LicenceOut),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`invalid_transition`: already released"),
     ),
     security(("bearer" = []), ("session" = []))
 )]
