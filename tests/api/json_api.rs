@@ -1010,3 +1010,797 @@ async fn memberships_across_catalogs_their_history_and_bulk_enrolment() {
     let (status, _) = session_call(&lee, Method::GET, &history, true).await;
     assert!(status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND);
 }
+
+/// The matrix: each of the 19 operations of the description, for each kind of
+/// caller, with the status the description documents for it; every refusal is a JSON
+/// error, and the refusals together carry every error code callers have to handle.
+#[tokio::test]
+async fn every_operation_for_every_role_answers_its_documented_status() {
+    use serde_json::json;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// Who calls.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum Caller {
+        /// Staff's API token.
+        Staff,
+        /// The API token of a manager of the catalog's partner (acme).
+        Manager,
+        /// The API token of a manager of another partner (beta).
+        OtherManager,
+        /// A learner of the catalog, signed in in a browser; writes carry X-CSRF-Token.
+        Learner,
+        /// The same session, a write without X-CSRF-Token.
+        LearnerWithoutCsrf,
+        /// No token and no session.
+        Anonymous,
+        /// A revoked API token (of the acme manager).
+        Revoked,
+    }
+    use Caller::*;
+
+    /// An operation as the description names it (`POST /api/v1/…/{slug}/…`), with the
+    /// values of its placeholders, its query and its JSON body.
+    #[derive(Clone)]
+    struct Op {
+        name: &'static str,
+        path: String,
+        query: Option<String>,
+        body: Option<Value>,
+    }
+    impl Op {
+        fn at(mut self, placeholder: &str, value: impl std::fmt::Display) -> Self {
+            self.path = self
+                .path
+                .replace(&format!("{{{placeholder}}}"), &value.to_string());
+            self
+        }
+        fn query(mut self, query: &str) -> Self {
+            self.query = Some(query.to_string());
+            self
+        }
+        fn json(mut self, body: Value) -> Self {
+            self.body = Some(body);
+            self
+        }
+        fn method(&self) -> Method {
+            self.name.split(' ').next().unwrap().parse().unwrap()
+        }
+        fn template(&self) -> &'static str {
+            self.name.split(' ').nth(1).unwrap()
+        }
+        fn target(&self) -> String {
+            match &self.query {
+                Some(query) => format!("{}?{query}", self.path),
+                None => self.path.clone(),
+            }
+        }
+    }
+
+    let app = spawn_app().await;
+    let w = world(&app).await;
+    let slug = w.slug.clone();
+    let op = |name: &'static str| {
+        Op {
+            name,
+            path: name.split(' ').nth(1).unwrap().to_string(),
+            query: None,
+            body: None,
+        }
+        .at("slug", &slug)
+    };
+    let catalog = format!("/api/v1/catalogs/{slug}");
+
+    // The data each request is about. lee is the learner who calls; max and ann hold the
+    // catalog's two paid seats (so the next paid request meets the limit); sam and kim
+    // have accounts and are enrolled, then removed, by the requests below.
+    for (email, password) in [
+        ("ann@example.org", "ann password 12"),
+        ("sam@example.org", "sam password 12"),
+        ("kim@example.org", "kim password 12"),
+    ] {
+        app.create_user(email, password, false).await;
+    }
+    let limited = slug.clone();
+    app.db
+        .transaction(move |conn| {
+            use diesel::prelude::*;
+            diesel::sql_query("UPDATE catalogs SET course_enrollments_limit = 2 WHERE slug = $1")
+                .bind::<diesel::sql_types::Text, _>(limited)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for email in ["lee@example.org", "max@example.org", "ann@example.org"] {
+        let (status, body) = call(
+            &app,
+            Some(&w.manager),
+            Method::POST,
+            &format!("{catalog}/enrollment?email={email}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{email}: {body}");
+    }
+    let mut seats = Vec::new();
+    for (email, password) in [
+        ("max@example.org", "max password 12"),
+        ("ann@example.org", "ann password 12"),
+    ] {
+        let browser = app.another_browser();
+        browser.sign_in(email, password).await;
+        let (status, body) = session_call(
+            &browser,
+            Method::POST,
+            &format!("{catalog}/courses/{}/enroll", w.paid),
+            true,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{email}: {body}");
+        seats.push(body["licence"]["id"].as_i64().unwrap());
+    }
+    let (max_seat, ann_seat) = (seats[0], seats[1]);
+    let (status, body) = send_json(
+        &app,
+        &w.manager,
+        Method::POST,
+        &format!("{catalog}/invitations"),
+        json!({"emails": ["resend-me@corp.example", "remove-a@corp.example", "remove-b@corp.example"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, sent) = call(
+        &app,
+        Some(&w.manager),
+        Method::GET,
+        &format!("{catalog}/invitations?status=sent&limit=200"),
+    )
+    .await;
+    let invitation = |email: &str| {
+        sent["invitations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["email"] == email)
+            .unwrap_or_else(|| panic!("{email} invited: {sent}"))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (to_resend, remove_a, remove_b) = (
+        invitation("resend-me@corp.example"),
+        invitation("remove-a@corp.example"),
+        invitation("remove-b@corp.example"),
+    );
+    let mut waiting = Vec::new();
+    for email in ["wait-a@corp.example", "wait-b@corp.example"] {
+        let (status, body) = send_json(
+            &app,
+            &w.manager,
+            Method::POST,
+            &format!("{catalog}/pending-enrollments"),
+            json!({ "email": email }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{email}: {body}");
+        waiting.push(body["id"].as_i64().unwrap());
+    }
+    let (wait_a, wait_b) = (waiting[0], waiting[1]);
+    let lee = app.another_browser();
+    lee.sign_in("lee@example.org", "lee password 12").await;
+    let csrf = lee.csrf_token().await;
+
+    let bulk = |emails: &str| json!({ "catalogs": slug, "emails": emails });
+    let too_many: Vec<String> = (0..1001).map(|i| format!("p{i}@corp.example")).collect();
+    let invite = |email: &str| json!({ "emails": [email] });
+    let pre_enrol = |email: &str| json!({ "email": email });
+
+    // In order: where a request changes something, the later rows expect its result.
+    let rows: Vec<(Op, Caller, u16)> = vec![
+        // Catalogs: anyone signed in lists those they may see; another partner's is not found.
+        (op("GET /api/v1/catalogs"), Staff, 200),
+        (op("GET /api/v1/catalogs"), Manager, 200),
+        (op("GET /api/v1/catalogs"), OtherManager, 200),
+        (op("GET /api/v1/catalogs"), Learner, 200),
+        (op("GET /api/v1/catalogs"), Anonymous, 401),
+        (op("GET /api/v1/catalogs"), Revoked, 401),
+        (op("GET /api/v1/catalogs").query("limit=0"), Staff, 400),
+        (op("GET /api/v1/catalogs/{slug}"), Staff, 200),
+        (op("GET /api/v1/catalogs/{slug}"), Manager, 200),
+        (op("GET /api/v1/catalogs/{slug}"), OtherManager, 404),
+        (op("GET /api/v1/catalogs/{slug}"), Learner, 200),
+        (op("GET /api/v1/catalogs/{slug}"), Anonymous, 401),
+        (op("GET /api/v1/catalogs/{slug}"), Revoked, 401),
+        (op("GET /api/v1/catalogs/{slug}/courses"), Staff, 200),
+        (op("GET /api/v1/catalogs/{slug}/courses"), Manager, 200),
+        (op("GET /api/v1/catalogs/{slug}/courses"), OtherManager, 404),
+        (op("GET /api/v1/catalogs/{slug}/courses"), Learner, 200),
+        (op("GET /api/v1/catalogs/{slug}/courses"), Anonymous, 401),
+        (op("GET /api/v1/catalogs/{slug}/courses"), Revoked, 401),
+        // Memberships: every one for those who manage, a learner's own for the learner.
+        (op("GET /api/v1/catalogs/{slug}/enrollment"), Staff, 200),
+        (op("GET /api/v1/catalogs/{slug}/enrollment"), Manager, 200),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment"),
+            OtherManager,
+            404,
+        ),
+        (op("GET /api/v1/catalogs/{slug}/enrollment"), Learner, 200),
+        (op("GET /api/v1/catalogs/{slug}/enrollment"), Anonymous, 401),
+        (op("GET /api/v1/catalogs/{slug}/enrollment"), Revoked, 401),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment").query("email=max@example.org"),
+            Learner,
+            403,
+        ),
+        // Joining: staff and managers enrol an account; the learner already is one.
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=sam@example.org"),
+            Staff,
+            201,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=kim@example.org"),
+            Manager,
+            201,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=kim@example.org"),
+            OtherManager,
+            404,
+        ),
+        (op("POST /api/v1/catalogs/{slug}/enrollment"), Learner, 409),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment"),
+            LearnerWithoutCsrf,
+            403,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=sam@example.org"),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=sam@example.org"),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=not-an-address"),
+            Manager,
+            400,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/enrollment").query("email=nobody@example.org"),
+            Manager,
+            404,
+        ),
+        // Leaving: staff and managers remove anyone; this catalog keeps its learners.
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment").query("email=kim@example.org"),
+            Staff,
+            204,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment").query("email=sam@example.org"),
+            Manager,
+            204,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment").query("email=lee@example.org"),
+            OtherManager,
+            404,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment"),
+            Learner,
+            403,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment").query("email=lee@example.org"),
+            Anonymous,
+            401,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment").query("email=lee@example.org"),
+            Revoked,
+            401,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/enrollment").query("email=sam@example.org"),
+            Manager,
+            404,
+        ),
+        // A membership's history: for those who manage the catalog.
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment/history").query("email=lee@example.org"),
+            Staff,
+            200,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment/history").query("email=lee@example.org"),
+            Manager,
+            200,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment/history").query("email=lee@example.org"),
+            OtherManager,
+            404,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment/history").query("email=lee@example.org"),
+            Learner,
+            403,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment/history").query("email=lee@example.org"),
+            Anonymous,
+            401,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/enrollment/history").query("email=lee@example.org"),
+            Revoked,
+            401,
+        ),
+        // Memberships across catalogs: each caller's scope (another partner's: none).
+        (op("GET /api/v1/enrollments"), Staff, 200),
+        (op("GET /api/v1/enrollments"), Manager, 200),
+        (op("GET /api/v1/enrollments"), OtherManager, 200),
+        (op("GET /api/v1/enrollments"), Learner, 200),
+        (op("GET /api/v1/enrollments"), Anonymous, 401),
+        (op("GET /api/v1/enrollments"), Revoked, 401),
+        // Bulk: a catalog out of reach is an outcome per pair, not a refusal.
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("bulk-staff@corp.example")),
+            Staff,
+            200,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("bulk-manager@corp.example")),
+            Manager,
+            200,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("bulk-beta@corp.example")),
+            OtherManager,
+            200,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("bulk-lee@corp.example")),
+            Learner,
+            403,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("bulk-anon@corp.example")),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("bulk-revoked@corp.example")),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk(&too_many.join(","))),
+            Staff,
+            413,
+        ),
+        (
+            op("POST /api/v1/enrollments/bulk_enroll").json(bulk("")),
+            Manager,
+            400,
+        ),
+        // Course access is the learner's (rule 7); the seats are both taken.
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.open),
+            Staff,
+            403,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.open),
+            Manager,
+            404,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.open),
+            OtherManager,
+            404,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.open),
+            Learner,
+            200,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.paid),
+            Learner,
+            409,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.open),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll")
+                .at("course_key", &w.open),
+            Revoked,
+            401,
+        ),
+        // Paid seats are released by those who manage the catalog, once.
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", max_seat),
+            OtherManager,
+            404,
+        ),
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", max_seat),
+            Learner,
+            404,
+        ),
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", max_seat),
+            Anonymous,
+            401,
+        ),
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", max_seat),
+            Revoked,
+            401,
+        ),
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", max_seat),
+            Manager,
+            200,
+        ),
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", ann_seat),
+            Staff,
+            200,
+        ),
+        (
+            op("DELETE /api/v1/licences/{id}").at("id", ann_seat),
+            Staff,
+            409,
+        ),
+        // Invitations: for those who manage the catalog.
+        (op("GET /api/v1/catalogs/{slug}/invitations"), Staff, 200),
+        (op("GET /api/v1/catalogs/{slug}/invitations"), Manager, 200),
+        (
+            op("GET /api/v1/catalogs/{slug}/invitations"),
+            OtherManager,
+            404,
+        ),
+        (op("GET /api/v1/catalogs/{slug}/invitations"), Learner, 403),
+        (
+            op("GET /api/v1/catalogs/{slug}/invitations"),
+            Anonymous,
+            401,
+        ),
+        (op("GET /api/v1/catalogs/{slug}/invitations"), Revoked, 401),
+        (
+            op("GET /api/v1/catalogs/{slug}/invitations").query("status=pending"),
+            Manager,
+            400,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/invitations").json(invite("by-staff@corp.example")),
+            Staff,
+            201,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/invitations").json(invite("by-acme@corp.example")),
+            Manager,
+            201,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/invitations").json(invite("by-beta@corp.example")),
+            OtherManager,
+            404,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/invitations").json(invite("by-lee@corp.example")),
+            Learner,
+            403,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/invitations").json(invite("by-anon@corp.example")),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/invitations").json(invite("by-revoked@corp.example")),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/resend").at("id", to_resend),
+            Staff,
+            200,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/resend").at("id", to_resend),
+            Manager,
+            200,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/resend").at("id", to_resend),
+            OtherManager,
+            404,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/resend").at("id", to_resend),
+            Learner,
+            404,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/resend").at("id", to_resend),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/resend").at("id", to_resend),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_a),
+            OtherManager,
+            404,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_a),
+            Learner,
+            404,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_a),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_a),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_a),
+            Manager,
+            200,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_b),
+            Staff,
+            200,
+        ),
+        (
+            op("POST /api/v1/invitations/{id}/remove").at("id", remove_b),
+            Staff,
+            409,
+        ),
+        // Pre-enrolments: for those who manage the catalog.
+        (
+            op("GET /api/v1/catalogs/{slug}/pending-enrollments"),
+            Staff,
+            200,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/pending-enrollments"),
+            Manager,
+            200,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/pending-enrollments"),
+            OtherManager,
+            404,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/pending-enrollments"),
+            Learner,
+            403,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/pending-enrollments"),
+            Anonymous,
+            401,
+        ),
+        (
+            op("GET /api/v1/catalogs/{slug}/pending-enrollments"),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-staff@corp.example")),
+            Staff,
+            201,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-acme@corp.example")),
+            Manager,
+            201,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-beta@corp.example")),
+            OtherManager,
+            404,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-lee@corp.example")),
+            Learner,
+            403,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-anon@corp.example")),
+            Anonymous,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-revoked@corp.example")),
+            Revoked,
+            401,
+        ),
+        (
+            op("POST /api/v1/catalogs/{slug}/pending-enrollments")
+                .json(pre_enrol("pre-acme@corp.example")),
+            Manager,
+            409,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_a),
+            OtherManager,
+            404,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_a),
+            Learner,
+            403,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_a),
+            Anonymous,
+            401,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_a),
+            Revoked,
+            401,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_a),
+            Manager,
+            200,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_b),
+            Staff,
+            200,
+        ),
+        (
+            op("DELETE /api/v1/catalogs/{slug}/pending-enrollments/{id}").at("id", wait_b),
+            Staff,
+            409,
+        ),
+        // xAPI statements: staff every partner's, managers their own partner's.
+        (op("GET /api/v1/xapi/statements"), Staff, 200),
+        (op("GET /api/v1/xapi/statements"), Manager, 200),
+        (op("GET /api/v1/xapi/statements"), OtherManager, 200),
+        (op("GET /api/v1/xapi/statements"), Learner, 403),
+        (op("GET /api/v1/xapi/statements"), Anonymous, 401),
+        (op("GET /api/v1/xapi/statements"), Revoked, 401),
+    ];
+
+    // The table covers the description: every operation it documents, for each caller,
+    // and each expected status is one the operation documents.
+    let (_, api) = call(&app, None, Method::GET, "/api/v1/openapi.json").await;
+    let mut described = BTreeSet::new();
+    for (path, item) in api["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                described.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+    }
+    let tabled: BTreeSet<String> = rows.iter().map(|(op, _, _)| op.name.to_string()).collect();
+    assert_eq!(
+        tabled, described,
+        "the table's operations are the description's"
+    );
+    assert_eq!(tabled.len(), 19);
+    let mut callers: BTreeMap<&str, BTreeSet<Caller>> = BTreeMap::new();
+    for (op, caller, expected) in &rows {
+        callers.entry(op.name).or_default().insert(*caller);
+        let documented = &api["paths"][op.template()][op.method().as_str().to_lowercase()]["responses"]
+            [expected.to_string()];
+        assert!(
+            documented.is_object(),
+            "{} does not document {expected}",
+            op.name
+        );
+    }
+    for (name, seen) in &callers {
+        for caller in [Staff, Manager, OtherManager, Learner, Anonymous, Revoked] {
+            assert!(seen.contains(&caller), "{name}: no row for {caller:?}");
+        }
+    }
+
+    // Each failed token attempt counts against the client's address, and ten in 15
+    // minutes block every token from it: the revoked token calls from addresses of its
+    // own, so that its refusals do not throttle the other rows.
+    let mut revoked_from = 0;
+    let mut codes = BTreeSet::new();
+    let mut differences = Vec::new();
+    for (op, caller, expected) in &rows {
+        let (client, token, with_csrf) = match caller {
+            Staff => (reqwest::Client::new(), Some(&w.staff), false),
+            Manager => (reqwest::Client::new(), Some(&w.manager), false),
+            OtherManager => (reqwest::Client::new(), Some(&w.beta), false),
+            Learner => (lee.client.clone(), None, true),
+            LearnerWithoutCsrf => (lee.client.clone(), None, false),
+            Anonymous => (reqwest::Client::new(), None, false),
+            Revoked => {
+                revoked_from += 1;
+                let from = app.browser_from(&format!("127.0.9.{revoked_from}"));
+                (from.client, Some(&w.revoked), false)
+            }
+        };
+        let mut request = client.request(op.method(), app.url(&op.target()));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if with_csrf {
+            request = request.header("X-CSRF-Token", &csrf);
+        }
+        if let Some(body) = &op.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let row = format!(
+            "{} {} as {caller:?}",
+            op.method(),
+            op.target().chars().take(120).collect::<String>()
+        );
+        let body: Value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{row}: JSON expected, got {text}"))
+        };
+        if status.as_u16() != *expected {
+            differences.push(format!("{row}: expected {expected}, got {status}: {body}"));
+        }
+        if !status.is_success() {
+            assert!(
+                body["error"].is_string() && body["detail"].is_string(),
+                "{row}: an error is {{error, detail}}: {body}"
+            );
+            codes.insert(body["error"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(differences.is_empty(), "{}", differences.join("\n"));
+    for code in [
+        "unauthenticated",
+        "invalid_token",
+        "forbidden",
+        "not_found",
+        "invalid_input",
+        "conflict",
+        "course_limit_reached",
+        "csrf_failed",
+        "too_many_emails",
+    ] {
+        assert!(codes.contains(code), "{code} not seen among {codes:?}");
+    }
+}
