@@ -255,7 +255,12 @@ fn join_locked(
 ) -> Result<CatalogLearner> {
     require_active(catalog, now)?;
     let already_active = learners::find(conn, catalog.id, user_id)?.is_some_and(|l| l.is_active);
-    let active = learners::count_active(conn, catalog.id)?;
+    // Without a limit there is nothing to count (and a large catalog is costly to count).
+    let active = if catalog.user_limit > 0 {
+        learners::count_active(conn, catalog.id)?
+    } else {
+        0
+    };
     if !user_limit_allows(catalog.user_limit, active, already_active) {
         return Err(Error::UserLimitReached(Some(crate::error::RefusedJoin {
             partner_id: catalog.partner_id,

@@ -342,31 +342,42 @@ pub fn pre_enroll_many(
     let expires_at = expiry(ctx);
     let mut outcomes: Vec<Option<PreEnrolOutcome>> = vec![None; people.len()];
     let mut waiting_for_account = Vec::new();
-    for (index, (person, full_name)) in people.iter().enumerate() {
+    let mut with_account = Vec::new();
+    for (index, (person, _)) in people.iter().enumerate() {
         match accounts.get(&person.to_string()) {
             Some(user) if learners_now.contains(&user.id) => {
                 outcomes[index] = Some(PreEnrolOutcome::AlreadyLearner);
             }
-            Some(user) => {
-                let created = pending::insert_many(
-                    conn,
-                    catalog.id,
-                    &[person.new_pending(full_name)],
-                    course_ids,
-                    created_by,
-                    expires_at,
-                    bulk_job_id,
-                )?;
-                outcomes[index] = Some(match created.first() {
-                    None => PreEnrolOutcome::AlreadyPending,
-                    Some(open) => match fulfil_now(conn, open, user)? {
-                        None => PreEnrolOutcome::Enrolled,
-                        Some(reason) => PreEnrolOutcome::Waiting(reason),
-                    },
-                });
-            }
+            Some(user) => with_account.push((index, user)),
             None => waiting_for_account.push(index),
         }
+    }
+    // Those with an account: their pre-enrolments made in one statement, then each
+    // fulfilled (joining, its event and audit entry, the courses) at once.
+    let new: Vec<NewPending> = with_account
+        .iter()
+        .map(|(i, _)| people[*i].0.new_pending(&people[*i].1))
+        .collect();
+    let mut made: std::collections::HashMap<String, PendingEnrollment> = pending::insert_many(
+        conn,
+        catalog.id,
+        &new,
+        course_ids,
+        created_by,
+        expires_at,
+        bulk_job_id,
+    )?
+    .into_iter()
+    .map(|p| (p.identifier(), p))
+    .collect();
+    for (index, user) in with_account {
+        outcomes[index] = Some(match made.remove(&people[index].0.to_string()) {
+            None => PreEnrolOutcome::AlreadyPending,
+            Some(open) => match fulfil_now(conn, &open, user)? {
+                None => PreEnrolOutcome::Enrolled,
+                Some(reason) => PreEnrolOutcome::Waiting(reason),
+            },
+        });
     }
     let new: Vec<NewPending> = waiting_for_account
         .iter()

@@ -207,8 +207,8 @@ pub async fn create(
         (status = 200, body = InvitationOut),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "not sent or expired, or sent too recently"),
-        (status = 429, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not sent or expired"),
+        (status = 429, body = ErrorBody, description = "sent too recently, or the partner's hourly email cap"),
     ),
     security(("bearer" = []), ("session" = []))
 )]
@@ -235,6 +235,7 @@ pub async fn resend(
     responses(
         (status = 200, body = InvitationOut),
         (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "a learner's own invitation in a catalog that does not let learners leave"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "already declined or removed"),
     ),
