@@ -271,6 +271,22 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
 
 /// A client that keeps cookies in a jar of its own and does not follow redirects,
 /// optionally connecting from another loopback address (another "network").
+/// Building a TLS context takes tens of milliseconds: one for all the test clients, so
+/// that hundreds of browsers can start at once (they only speak plain HTTP anyway).
+fn shared_tls() -> native_tls::TlsConnector {
+    static TLS: std::sync::OnceLock<native_tls::TlsConnector> = std::sync::OnceLock::new();
+    TLS.get_or_init(|| native_tls::TlsConnector::new().expect("a TLS context"))
+        .clone()
+}
+
+/// A client without cookies, for API calls.
+pub fn plain_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(shared_tls())
+        .build()
+        .expect("client")
+}
+
 pub fn new_browser(
     from: Option<std::net::IpAddr>,
 ) -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
@@ -279,6 +295,7 @@ pub fn new_browser(
         .redirect(reqwest::redirect::Policy::none())
         .cookie_provider(cookies.clone())
         .local_address(from)
+        .use_preconfigured_tls(shared_tls())
         .build()
         .expect("client");
     (client, cookies)

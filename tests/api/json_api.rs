@@ -68,7 +68,7 @@ async fn call(
     method: Method,
     path: &str,
 ) -> (StatusCode, Value) {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::plain_client();
     let mut request = client.request(method, app.url(path));
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -587,7 +587,7 @@ async fn send_json(
     path: &str,
     body: Value,
 ) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::plain_client()
         .request(method, app.url(path))
         .bearer_auth(token)
         .json(&body)
@@ -1742,12 +1742,12 @@ async fn every_operation_for_every_role_answers_its_documented_status() {
     let mut differences = Vec::new();
     for (op, caller, expected) in &rows {
         let (client, token, with_csrf) = match caller {
-            Staff => (reqwest::Client::new(), Some(&w.staff), false),
-            Manager => (reqwest::Client::new(), Some(&w.manager), false),
-            OtherManager => (reqwest::Client::new(), Some(&w.beta), false),
+            Staff => (crate::helpers::plain_client(), Some(&w.staff), false),
+            Manager => (crate::helpers::plain_client(), Some(&w.manager), false),
+            OtherManager => (crate::helpers::plain_client(), Some(&w.beta), false),
             Learner => (lee.client.clone(), None, true),
             LearnerWithoutCsrf => (lee.client.clone(), None, false),
-            Anonymous => (reqwest::Client::new(), None, false),
+            Anonymous => (crate::helpers::plain_client(), None, false),
             Revoked => {
                 revoked_from += 1;
                 let from = app.browser_from(&format!("127.0.9.{revoked_from}"));

@@ -237,7 +237,7 @@ async fn forwarded(app: &TestApp) -> i64 {
 
 /// Posts statements to the store directly, as another system would.
 async fn post_to_lrs(lrs: &Ralph, statements: &[&Value]) {
-    let response = reqwest::Client::new()
+    let response = crate::helpers::plain_client()
         .post(format!("{}/xAPI/statements", lrs.url()))
         .basic_auth(lrs.username(), Some(lrs.password()))
         .header("X-Experience-API-Version", "1.0.3")

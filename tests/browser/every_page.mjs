@@ -188,8 +188,8 @@ try {
   await visit(visitor, 'home', '/');
   await visit(visitor, 'login', '/login');
   await visit(visitor, 'login-from-a-link', '/login?next=%2Fmy&email=learner%40example.com');
-  await visit(visitor, 'signup', '/signup');
   await visit(visitor, 'api-docs', '/api/docs');
+  await visit(visitor, 'signup', '/signup');
   step('anonymous: sign up a new account');
   await visitor.page.getByLabel('Email').fill('new.person@example.org');
   await visitor.page.getByLabel('Full name').fill('Noor Newperson');
