@@ -482,14 +482,8 @@ pub fn cancel_pre_enrollment(
     id: i64,
 ) -> Result<PendingEnrollment> {
     let catalog = managed_catalog(conn, cache, actor, slug)?;
-    let found = pending::find(conn, id).map_err(|e| match e {
-        diesel::result::Error::NotFound => Error::NotFound("pre-enrolment"),
-        other => other.into(),
-    })?;
-    if found.catalog_id != catalog.id {
-        return Err(Error::NotFound("pre-enrolment"));
-    }
-    super::pre_enrollment::cancel(conn, actor, id)
+    super::pre_enrollment::find_in_catalog(conn, actor, &catalog, id)?;
+    super::pre_enrollment::cancel(conn, actor, id, Some("cancelled through the API"))
 }
 
 /// Most entries of a membership's history.

@@ -522,8 +522,29 @@ fn find_in_scope(
     Ok((found, catalog))
 }
 
+/// A pre-enrolment of this catalog (staff, or a manager of its partner); another
+/// catalog's is "not found".
+pub fn find_in_catalog(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+    id: i64,
+) -> Result<PendingEnrollment> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    match pending::find(conn, id) {
+        Ok(found) if found.catalog_id == catalog.id => Ok(found),
+        Ok(_) | Err(diesel::result::Error::NotFound) => Err(Error::NotFound("pre-enrolment")),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Cancels an open pre-enrolment (staff, or a manager of the partner).
-pub fn cancel(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<PendingEnrollment> {
+pub fn cancel(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    id: i64,
+    reason: Option<&str>,
+) -> Result<PendingEnrollment> {
     let (_, catalog) = find_in_scope(conn, actor, id)?;
     let found = pending::lock(conn, id)?;
     let status = found.status_at(Utc::now());
@@ -541,7 +562,7 @@ pub fn cancel(conn: &mut PgConnection, actor: &Actor, id: i64) -> Result<Pending
         Subject::new("pending_enrollment", id).catalog(catalog.partner_id, catalog.id),
         Some(serde_json::json!({ "status": status.as_str(), "person": found.identifier() })),
         Some(serde_json::json!({ "status": "cancelled" })),
-        None,
+        reason,
     )?;
     Ok(cancelled)
 }

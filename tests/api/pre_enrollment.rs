@@ -248,15 +248,48 @@ async fn an_expired_or_cancelled_pre_enrolment_is_not_fulfilled() {
         })
         .await
         .unwrap();
+    // Cancelling asks first, and the reason reaches the audit log.
+    let cancel = format!(
+        "/partner/acme/catalogs/{}/pre-enrolments/{gone}/cancel",
+        s.catalog_id
+    );
+    let question = manager.get(&cancel).await;
+    assert_eq!(question.status, StatusCode::OK);
+    question.assert_contains("Cancel the pre-enrolment of gone@example.org");
+    assert_eq!(
+        manager
+            .get(&format!(
+                "/partner/acme/catalogs/{}/pre-enrolments/{}/cancel",
+                s.catalog_id,
+                gone + 1000
+            ))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let too_long = "x".repeat(501);
+    let refused = manager.post(&cancel, &[("reason", &too_long)]).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    refused.assert_contains(&too_long);
     manager
-        .post(
-            &format!(
-                "/partner/acme/catalogs/{}/pre-enrolments/{gone}/cancel",
-                s.catalog_id
-            ),
-            &[],
-        )
-        .await;
+        .post(&cancel, &[("reason", "Hired elsewhere")])
+        .await
+        .assert_redirect_to(&format!(
+            "/partner/acme/catalogs/{}/pre-enrolments",
+            s.catalog_id
+        ));
+    let reason: Option<String> = app
+        .db
+        .run(|conn| {
+            use partner_catalog::models::schema::audit_entries;
+            Ok(audit_entries::table
+                .filter(audit_entries::action.eq("pre_enrollment.cancel"))
+                .select(audit_entries::reason)
+                .first(conn)?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(reason.as_deref(), Some("Hired elsewhere"));
     for email in ["late@example.org", "gone@example.org"] {
         let browser = app.another_browser();
         sign_up(&browser, email).await;

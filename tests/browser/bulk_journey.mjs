@@ -135,7 +135,11 @@ try {
   await page.getByLabel('Email address or provider:remote_id').fill('future.hire@acme-staff.example');
   await page.getByRole('button', { name: 'Pre-enrol' }).click();
   await page.getByText('is pre-enrolled: they join as soon as their account appears').waitFor();
-  await page.getByRole('button', { name: /Cancel the pre-enrolment of future.hire/ }).click();
+  await page.getByRole('link', { name: /Cancel the pre-enrolment of future.hire/ }).click();
+  await page.getByRole('heading', { name: 'Cancel a pre-enrolment' }).waitFor();
+  await checkPage(page, 'pre-enrolment cancel question');
+  await page.getByLabel('Reason (optional)').fill('Hired elsewhere');
+  await page.getByRole('button', { name: 'Cancel the pre-enrolment' }).click();
   await page.getByText('was cancelled').waitFor();
   await checkPage(page, 'pre-enrolments after cancelling');
   await shot('5-pre-enrolments');

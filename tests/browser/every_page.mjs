@@ -153,6 +153,7 @@ async function partnerPages(who) {
   await visit(who, 'bulk-list', job);
   await visit(who, 'bulk-list-cancel', `${job}/cancel`);
   await visit(who, 'pre-enrolments', `${catalog}/pre-enrolments`);
+  await visit(who, 'pre-enrolment-cancel', await hrefMatching(page, /\/pre-enrolments\/\d+\/cancel$/));
   await visit(who, 'preview', `${catalog}/preview`);
   await visit(who, 'archive', `${catalog}/archive`);
   await visit(who, 'archived', '/partner/acme/archived');

@@ -281,25 +281,25 @@ async fn resend(
 
 #[derive(Template)]
 #[template(path = "partner/confirm.html")]
-struct ConfirmPage {
-    page: Page,
-    partner: Partner,
-    catalog: Catalog,
-    title: String,
-    question: String,
-    action: String,
-    button: String,
-    back: String,
+pub(super) struct ConfirmPage {
+    pub(super) page: Page,
+    pub(super) partner: Partner,
+    pub(super) catalog: Catalog,
+    pub(super) title: String,
+    pub(super) question: String,
+    pub(super) action: String,
+    pub(super) button: String,
+    pub(super) back: String,
     /// The reason as typed, and what was wrong with it, when the page is shown again.
-    reason: String,
-    errors: FieldErrors,
+    pub(super) reason: String,
+    pub(super) errors: FieldErrors,
 }
 
 /// What was typed into a confirmation, shown again when it was refused.
 #[derive(Default)]
-struct TypedReason {
-    reason: String,
-    errors: FieldErrors,
+pub(super) struct TypedReason {
+    pub(super) reason: String,
+    pub(super) errors: FieldErrors,
 }
 
 #[get("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]

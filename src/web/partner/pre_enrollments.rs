@@ -4,7 +4,8 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{local, scope};
+use super::people::{ConfirmPage, TypedReason};
+use super::{ReasonForm, local, scope};
 use crate::db::Db;
 use crate::error::{Error, FieldErrors};
 use crate::models::catalogs::{Catalog, CatalogCourse};
@@ -240,14 +241,64 @@ fn read_form(body: &[u8]) -> PreEnrolForm {
     form
 }
 
+/// The question before cancelling, with an optional reason for the audit log.
+async fn cancel_page(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    db: &Db,
+    (code, id, pending_id): (String, i64, i64),
+    typed: TypedReason,
+) -> Result<ConfirmPage, AppError> {
+    let actor = who.actor();
+    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    let for_catalog = catalog.clone();
+    let found = db
+        .run(move |conn| pre_enrollment::find_in_catalog(conn, &actor, &for_catalog, pending_id))
+        .await?;
+    let back = format!(
+        "/partner/{}/catalogs/{}/pre-enrolments",
+        partner.code, catalog.id
+    );
+    Ok(ConfirmPage {
+        page: Page::for_request(req, Some(&who.identity)),
+        title: "Cancel a pre-enrolment".into(),
+        question: format!(
+            "Cancel the pre-enrolment of {} in {}? They will not join when their account appears.",
+            found.identifier(),
+            catalog.name
+        ),
+        action: format!("{back}/{pending_id}/cancel"),
+        button: "Cancel the pre-enrolment".into(),
+        back,
+        reason: typed.reason,
+        errors: typed.errors,
+        partner,
+        catalog,
+    })
+}
+
+#[get("/partner/{code}/catalogs/{id}/pre-enrolments/{pending_id}/cancel")]
+async fn confirm_cancel(
+    req: HttpRequest,
+    who: ManagerOrStaff,
+    db: web::Data<Db>,
+    path: web::Path<(String, i64, i64)>,
+) -> Result<HttpResponse, AppError> {
+    render(&cancel_page(&req, &who, &db, path.into_inner(), TypedReason::default()).await?)
+}
+
 #[post("/partner/{code}/catalogs/{id}/pre-enrolments/{pending_id}/cancel")]
 async fn cancel(
+    req: HttpRequest,
     who: ManagerOrStaff,
     session: TypedSession,
     db: web::Data<Db>,
     path: web::Path<(String, i64, i64)>,
+    form: web::Form<ReasonForm>,
 ) -> Result<HttpResponse, AppError> {
-    let (code, id, pending_id) = path.into_inner();
+    let ids = path.into_inner();
+    let (code, id, pending_id) = ids.clone();
     let actor = who.actor();
     let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
@@ -255,14 +306,12 @@ async fn cancel(
         "/partner/{}/catalogs/{}/pre-enrolments",
         partner.code, catalog.id
     );
+    let reason = form.into_inner().reason;
+    let typed = reason.clone();
     match db
         .transaction(move |conn| {
-            let found = crate::models::pending_enrollments::find(conn, pending_id)
-                .map_err(|_| Error::NotFound("pre-enrolment"))?;
-            if found.catalog_id != catalog.id {
-                return Err(Error::NotFound("pre-enrolment"));
-            }
-            pre_enrollment::cancel(conn, &actor, pending_id)
+            pre_enrollment::find_in_catalog(conn, &actor, &catalog, pending_id)?;
+            pre_enrollment::cancel(conn, &actor, pending_id, Some(&typed))
         })
         .await
     {
@@ -272,6 +321,10 @@ async fn cancel(
                 cancelled.identifier()
             ));
         }
+        Err(Error::Invalid(errors)) => {
+            let typed = TypedReason { reason, errors };
+            return render_invalid(&cancel_page(&req, &who, &db, ids, typed).await?);
+        }
         Err(e @ Error::InvalidTransition(_)) => session.error(e.public_message()),
         Err(e) => return Err(e.into()),
     }
@@ -279,5 +332,8 @@ async fn cancel(
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(show_list).service(create).service(cancel);
+    cfg.service(show_list)
+        .service(create)
+        .service(confirm_cancel)
+        .service(cancel);
 }
