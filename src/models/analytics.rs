@@ -229,6 +229,8 @@ pub struct SeatRow {
     pub catalog_id: i64,
     #[diesel(sql_type = Text)]
     pub catalog: String,
+    #[diesel(sql_type = Text)]
+    pub partner: String,
     #[diesel(sql_type = BigInt)]
     pub learners: i64,
     #[diesel(sql_type = BigInt)]
@@ -241,17 +243,17 @@ pub struct SeatRow {
 
 pub fn seats(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<SeatRow>> {
     diesel::sql_query(
-        "SELECT c.id AS catalog_id, c.name AS catalog,
+        "SELECT c.id AS catalog_id, c.name AS catalog, p.name AS partner,
                 (SELECT COUNT(*) FROM catalog_learners l WHERE l.catalog_id = c.id AND l.is_active) AS learners,
                 c.user_limit::bigint AS user_limit,
                 (SELECT COUNT(*) FROM licences s JOIN courses k ON k.id = s.course_id
                  WHERE s.catalog_id = c.id AND s.is_active AND k.is_paid) AS seats_used,
                 c.course_enrollments_limit::bigint AS seat_limit
-         FROM catalogs c
+         FROM catalogs c JOIN partners p ON p.id = c.partner_id
          WHERE c.archived_at IS NULL
            AND ($1::bigint IS NULL OR c.partner_id = $1)
            AND ($2::bigint IS NULL OR c.id = $2)
-         ORDER BY c.name, c.id",
+         ORDER BY p.name, c.name, c.id",
     )
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)

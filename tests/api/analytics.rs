@@ -731,10 +731,11 @@ async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_cs
     );
     let staff = app.another_browser();
     staff.sign_in("staff@example.org", "staff password 1").await;
-    staff
-        .get("/staff/analytics?period=7")
-        .await
-        .assert_contains("Analytics · the whole platform");
+    let platform = staff.get("/staff/analytics?period=7").await;
+    platform.assert_contains("Analytics · the whole platform");
+    // Across partners, each catalog is named with its partner.
+    platform.assert_contains("<th>Partner</th><th>Catalog</th>");
+    platform.assert_contains("<td>Beta</td>");
     staff
         .get("/partner/beta/analytics")
         .await
