@@ -19,7 +19,6 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 use partner_catalog::configuration::Settings;
 use partner_catalog::db::Db;
-use partner_catalog::domain::Password;
 use partner_catalog::startup::Application;
 
 const INVITATIONS: i64 = 100_000;
@@ -160,57 +159,8 @@ INSERT INTO refused_joins (catalog_id, user_id, occurred_at)
     FROM generate_series(1, 1500) n;
 "#;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
 fn main() {
     common::block_on(run());
-}
-
-/// A client with its own cookies, signed in as `email`.
-async fn signed_in(base: &str, email: &str, password: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = login.find(marker).unwrap() + marker.len();
-    let token = &login[start..start + login[start..].find('"').unwrap()];
-    let response = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", token),
-            ("email", email),
-            ("password", password),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "sign-in of {email} failed");
-    client
-}
-
-async fn set_password(db: &Db, user_id: i64, password: &str) {
-    let password = Password::parse(password).unwrap();
-    let hash = partner_catalog::services::accounts::hash_password(&password).unwrap();
-    db.run(move |conn| {
-        Ok(partner_catalog::models::users::set_password_hash(
-            conn, user_id, &hash,
-        )?)
-    })
-    .await
-    .unwrap();
 }
 
 #[derive(QueryableByName)]
@@ -252,14 +202,15 @@ async fn run() {
     let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
     settings.database_pool_size = 16;
     let db = Db::connect(&settings).unwrap();
-    set_password(&db, 1, "bench staff password").await;
-    set_password(&db, 2, "bench manager password").await;
+    common::set_password(&db, 1, "bench staff password").await;
+    common::set_password(&db, 2, "bench manager password").await;
     let app = Application::build(settings, db).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
 
-    let manager = signed_in(&base, "bench-manager@example.org", "bench manager password").await;
-    let staff = signed_in(&base, "bench-staff@example.org", "bench staff password").await;
+    let manager =
+        common::signed_in(&base, "bench-manager@example.org", "bench manager password").await;
+    let staff = common::signed_in(&base, "bench-staff@example.org", "bench staff password").await;
 
     // A custom 90-day period ending a month ago, in the partner's time zone.
     let today = chrono::Utc::now()
@@ -340,9 +291,9 @@ async fn run() {
         println!(
             "| {label} | {} | {} | {} | {} | {} |",
             all.len(),
-            ms(percentile(&all, 0.50)),
-            ms(percentile(&all, 0.95)),
-            ms(percentile(&all, 0.99)),
+            ms(common::percentile(&all, 0.50)),
+            ms(common::percentile(&all, 0.95)),
+            ms(common::percentile(&all, 0.99)),
             ms(*all.last().unwrap())
         );
     }

@@ -22,11 +22,6 @@ const LEARNERS: i64 = 20_000;
 const REQUESTS_PER_CLIENT: usize = 50;
 const BULK: usize = 1_000;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
 fn main() {
     common::block_on(run());
 }
@@ -116,9 +111,9 @@ async fn run() {
         "| GET …/enrollment?email= | {} | {:.0} | {} | {} | {} | {} |",
         all.len(),
         all.len() as f64 / elapsed.as_secs_f64(),
-        ms(percentile(&all, 0.50)),
-        ms(percentile(&all, 0.95)),
-        ms(percentile(&all, 0.99)),
+        ms(common::percentile(&all, 0.50)),
+        ms(common::percentile(&all, 0.95)),
+        ms(common::percentile(&all, 0.99)),
         ms(*all.last().unwrap())
     );
 

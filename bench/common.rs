@@ -63,6 +63,56 @@ pub fn block_on<F: std::future::Future<Output = ()>>(run: F) {
     runtime.shutdown_timeout(Duration::from_secs(2));
 }
 
+/// The value at fraction `p` of sorted timings.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// A client with its own cookies, signed in as `email`.
+pub async fn signed_in(base: &str, email: &str, password: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = login.find(marker).unwrap() + marker.len();
+    let token = &login[start..start + login[start..].find('"').unwrap()];
+    let response = client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf_token", token),
+            ("email", email),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303, "sign-in of {email} failed");
+    client
+}
+
+pub async fn set_password(db: &partner_catalog::db::Db, user_id: i64, password: &str) {
+    let password = partner_catalog::domain::Password::parse(password).unwrap();
+    let hash = partner_catalog::services::accounts::hash_password(&password).unwrap();
+    db.run(move |conn| {
+        Ok(partner_catalog::models::users::set_password_hash(
+            conn, user_id, &hash,
+        )?)
+    })
+    .await
+    .unwrap();
+}
+
 /// One catalog (`bench-big`, id 1, partner `bench`) with `invitations` invitations
 /// (the first `learners` accepted, the rest sent, expired, declined or removed),
 /// `learners` active learners with licences, and as many audit entries as invitations;

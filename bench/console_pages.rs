@@ -12,17 +12,11 @@ use std::time::{Duration, Instant};
 
 use partner_catalog::configuration::Settings;
 use partner_catalog::db::Db;
-use partner_catalog::domain::{EmailAddress, Password};
 use partner_catalog::startup::Application;
 
 const INVITATIONS: i64 = 100_000;
 const LEARNERS: i64 = 20_000;
 const REQUESTS_PER_CLIENT_PER_PAGE: usize = 25;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn main() {
     common::block_on(run());
@@ -40,47 +34,13 @@ async fn run() {
     let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
     settings.database_pool_size = 16;
     let db = Db::connect(&settings).unwrap();
-    let password = Password::parse("bench manager password").unwrap();
-    let hash = partner_catalog::services::accounts::hash_password(&password).unwrap();
-    let _ = EmailAddress::parse("bench-manager@example.org").unwrap();
-    db.run(move |conn| {
-        Ok(partner_catalog::models::users::set_password_hash(
-            conn, 2, &hash,
-        )?)
-    })
-    .await
-    .unwrap();
+    common::set_password(&db, 2, "bench manager password").await;
     let app = Application::build(settings, db).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
 
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = client
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = "name=\"csrf_token\" value=\"";
-    let start = login.find(marker).unwrap() + marker.len();
-    let token = &login[start..start + login[start..].find('"').unwrap()];
-    let response = client
-        .post(format!("{base}/login"))
-        .form(&[
-            ("csrf_token", token),
-            ("email", "bench-manager@example.org"),
-            ("password", "bench manager password"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303, "sign-in failed");
+    let client =
+        common::signed_in(&base, "bench-manager@example.org", "bench manager password").await;
 
     let pages = [
         ("dashboard", "/partner/bench".to_string()),
@@ -156,9 +116,9 @@ async fn run() {
         println!(
             "| {label} | {} | {} | {} | {} | {} |",
             all.len(),
-            ms(percentile(&all, 0.50)),
-            ms(percentile(&all, 0.95)),
-            ms(percentile(&all, 0.99)),
+            ms(common::percentile(&all, 0.50)),
+            ms(common::percentile(&all, 0.95)),
+            ms(common::percentile(&all, 0.99)),
             ms(*all.last().unwrap())
         );
     }

@@ -94,9 +94,10 @@ impl LrsForwarding {
         }))
     }
 
-    /// Where statements go, for the start-up message and the staff page (no credentials).
-    pub fn describe(&self) -> &str {
-        &self.statements_url
+    /// Where statements go, for the start-up message: without credentials written into
+    /// the address.
+    pub fn describe(&self) -> String {
+        crate::services::xapi::shown_destination(&self.statements_url)
     }
 
     fn request(&self, builder: reqwest::RequestBuilder, body: Vec<u8>) -> reqwest::RequestBuilder {

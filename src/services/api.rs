@@ -29,6 +29,13 @@ pub enum Standing {
     Sees,
 }
 
+/// A page read with one row more than `limit`: the page, and whether another follows.
+pub fn split_page<T>(mut rows: Vec<T>, limit: i64) -> (Vec<T>, bool) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    (rows, more)
+}
+
 /// A page size from the query: default when absent, refused outside 1..=MAX_PAGE.
 pub fn page_size(raw: Option<i64>) -> Result<i64> {
     match raw {
@@ -69,7 +76,7 @@ pub fn catalogs(
     after: Option<&str>,
     limit: i64,
 ) -> Result<(Vec<(Catalog, Standing)>, bool)> {
-    let mut found: Vec<(Catalog, Standing)> = if actor.is_staff {
+    let found: Vec<(Catalog, Standing)> = if actor.is_staff {
         catalogs::page_by_slug(conn, None, after, limit + 1)?
             .into_iter()
             .map(|c| (c, Standing::Manages))
@@ -93,9 +100,7 @@ pub fn catalogs(
         all.sort_by(|a, b| a.0.slug.cmp(&b.0.slug));
         all
     };
-    let more = found.len() as i64 > limit;
-    found.truncate(limit as usize);
-    Ok((found, more))
+    Ok(split_page(found, limit))
 }
 
 /// The catalog's courses in order.
@@ -180,9 +185,10 @@ pub fn memberships(
             .ok_or(Error::NotFound("membership"))?;
         return Ok((vec![membership(conn, learner)?], false));
     }
-    let mut page = learners::active_page(conn, catalog.id, after, limit + 1)?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
+    let (page, more) = split_page(
+        learners::active_page(conn, catalog.id, after, limit + 1)?,
+        limit,
+    );
     let mut found = Vec::with_capacity(page.len());
     for learner in page {
         found.push(membership(conn, learner)?);
@@ -377,7 +383,7 @@ pub fn invitations(
             })?,
         ),
     };
-    let mut page = crate::models::invitations::page_after(
+    let page = crate::models::invitations::page_after(
         conn,
         catalog.id,
         status,
@@ -385,9 +391,7 @@ pub fn invitations(
         chrono::Utc::now(),
         limit + 1,
     )?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
-    Ok((page, more))
+    Ok(split_page(page, limit))
 }
 
 /// Invites each address (channel `api`), reporting every outcome.
@@ -431,10 +435,10 @@ pub fn pending_enrollments(
             )
         })?),
     };
-    let mut page = pending::page_after(conn, catalog.id, status, after, limit + 1)?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
-    Ok((page, more))
+    Ok(split_page(
+        pending::page_after(conn, catalog.id, status, after, limit + 1)?,
+        limit,
+    ))
 }
 
 /// Pre-enrols one person by `email` or `external_user_key` (exactly one), optionally
@@ -541,20 +545,20 @@ pub fn enrollments(
         }
         (None, Some(actor.require_user()?))
     };
-    let mut page = learners::memberships_page(
-        conn,
-        learners::MembershipScope {
-            partner_id: partner,
-            user_id: user,
-            catalog_id,
-            email: email.as_ref().map(|e| e.as_str().to_string()),
-        },
-        after,
-        limit + 1,
-    )?;
-    let more = page.len() as i64 > limit;
-    page.truncate(limit as usize);
-    Ok((page, more))
+    Ok(split_page(
+        learners::memberships_page(
+            conn,
+            learners::MembershipScope {
+                partner_id: partner,
+                user_id: user,
+                catalog_id,
+                email: email.as_ref().map(|e| e.as_str().to_string()),
+            },
+            after,
+            limit + 1,
+        )?,
+        limit,
+    ))
 }
 
 /// Most addresses one `bulk_enroll` call may carry; beyond, a bulk list.

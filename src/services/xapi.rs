@@ -124,9 +124,10 @@ pub fn statements(
 ) -> Result<StatementPage> {
     let partner = scope(actor)?;
     let parsed = parse(query)?;
-    let mut found = rows::page(conn, partner, parsed.since, parsed.after, parsed.limit + 1)?;
-    let has_more = found.len() as i64 > parsed.limit;
-    found.truncate(parsed.limit as usize);
+    let (found, has_more) = super::api::split_page(
+        rows::page(conn, partner, parsed.since, parsed.after, parsed.limit + 1)?,
+        parsed.limit,
+    );
     let more = match (has_more, found.last()) {
         (true, Some(last)) => {
             let since = last
@@ -165,5 +166,19 @@ pub fn shown_destination(url: &str) -> String {
             parsed.to_string().trim_end_matches('/').to_string()
         }
         Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_destination_carries_no_credentials() {
+        assert_eq!(
+            shown_destination("https://user:secret@lrs.example.org/xAPI/statements"),
+            "https://lrs.example.org/xAPI/statements"
+        );
+        assert_eq!(shown_destination("not a url"), "");
     }
 }

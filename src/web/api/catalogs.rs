@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiCaller;
-use super::{ApiError, ErrorBody, ok_json};
+use super::{ApiError, ErrorBody, next_link, ok_json};
 use crate::db::Db;
 use crate::models::catalogs::Catalog;
 use crate::services::ServiceContext;
@@ -120,16 +120,8 @@ pub async fn list(
             Ok((page, codes, more))
         })
         .await?;
-    let next = match (more, page.last()) {
-        (true, Some((last, _))) => Some(format!(
-            "/api/v1/catalogs?{}",
-            url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("after", &last.slug)
-                .append_pair("limit", &limit.to_string())
-                .finish()
-        )),
-        _ => None,
-    };
+    let last = page.last().filter(|_| more).map(|(c, _)| c.slug.clone());
+    let next = next_link("/api/v1/catalogs", &[], last, limit);
     let catalogs = page
         .iter()
         .map(|(c, s)| CatalogOut::new(c, *s, codes.get(&c.partner_id).cloned().unwrap_or_default()))

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiCaller;
-use super::{ApiError, ErrorBody, ok_json};
+use super::{ApiError, ErrorBody, next_link, ok_json};
 use crate::db::Db;
 use crate::services::ServiceContext;
 use crate::services::api;
@@ -82,21 +82,16 @@ pub async fn list(
             )
         })
         .await?;
-    let next = match (more, page.last()) {
-        (true, Some(last)) => {
-            let mut q = url::form_urlencoded::Serializer::new(String::new());
-            if let Some(catalog) = &query.catalog {
-                q.append_pair("catalog", catalog);
-            }
-            if let Some(email) = &query.email {
-                q.append_pair("email", email);
-            }
-            q.append_pair("after", &last.id.to_string())
-                .append_pair("limit", &limit.to_string());
-            Some(format!("/api/v1/enrollments?{}", q.finish()))
-        }
-        _ => None,
-    };
+    let last = page.last().filter(|_| more).map(|m| m.id.to_string());
+    let next = next_link(
+        "/api/v1/enrollments",
+        &[
+            ("catalog", query.catalog.as_deref()),
+            ("email", query.email.as_deref()),
+        ],
+        last,
+        limit,
+    );
     let enrollments = page
         .into_iter()
         .map(|m| EnrollmentOut {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiCaller;
-use super::{ApiError, ErrorBody, ok_json};
+use super::{ApiError, ErrorBody, next_link, ok_json};
 use crate::db::Db;
 use crate::error::Error;
 use crate::services::ServiceContext;
@@ -100,10 +100,8 @@ pub async fn show(
             None => api::memberships(conn, &cache, &actor, &slug, query.after, limit),
         })
         .await?;
-    let next = match (more, found.last()) {
-        (true, Some(last)) => Some(format!("{path}?after={}&limit={limit}", last.user.id)),
-        _ => None,
-    };
+    let last = found.last().filter(|_| more).map(|m| m.user.id.to_string());
+    let next = next_link(&path, &[], last, limit);
     ok_json(&MembershipList {
         memberships: found.into_iter().map(MembershipOut::from).collect(),
         next,

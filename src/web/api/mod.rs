@@ -109,6 +109,26 @@ pub struct ErrorBody {
     pub fields: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// The `next` link of a page: the same filters, after the last item, the same size.
+pub fn next_link(
+    path: &str,
+    filters: &[(&str, Option<&str>)],
+    last: Option<String>,
+    limit: i64,
+) -> Option<String> {
+    let last = last?;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in filters {
+        if let Some(value) = value {
+            query.append_pair(name, value);
+        }
+    }
+    query
+        .append_pair("after", &last)
+        .append_pair("limit", &limit.to_string());
+    Some(format!("{path}?{}", query.finish()))
+}
+
 /// A 200 with a JSON body.
 pub fn ok_json<T: serde::Serialize>(body: &T) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok()

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::ApiCaller;
-use super::{ApiError, ErrorBody, ok_json};
+use super::{ApiError, ErrorBody, next_link, ok_json};
 use crate::db::Db;
 use crate::models::pending_enrollments::PendingEnrollment;
 use crate::services::ServiceContext;
@@ -119,18 +119,8 @@ pub async fn list(
             )
         })
         .await?;
-    let next = match (more, page.last()) {
-        (true, Some(last)) => {
-            let mut q = url::form_urlencoded::Serializer::new(String::new());
-            if let Some(status) = &query.status {
-                q.append_pair("status", status);
-            }
-            q.append_pair("after", &last.id.to_string())
-                .append_pair("limit", &limit.to_string());
-            Some(format!("{path}?{}", q.finish()))
-        }
-        _ => None,
-    };
+    let last = page.last().filter(|_| more).map(|i| i.id.to_string());
+    let next = next_link(&path, &[("status", query.status.as_deref())], last, limit);
     ok_json(&PendingList {
         pending_enrollments: page.into_iter().map(PendingOut::from).collect(),
         next,
