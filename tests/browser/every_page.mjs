@@ -127,6 +127,12 @@ async function mailedLink(to, kind) {
 async function partnerPages(who) {
   const { page } = who;
   await visit(who, 'api-tokens', '/account/api-tokens');
+  step(`${who.role}: make an API token (its secret shown once)`);
+  await page.getByLabel('Name').fill(`HR sync of ${who.role}`);
+  await page.getByRole('button', { name: 'Make the token' }).click();
+  await page.getByRole('textbox', { name: 'Token' }).waitFor();
+  await check(who, 'api-token-made');
+  await visit(who, 'api-token-revoke', await hrefMatching(page, /\/account\/api-tokens\/\d+\/revoke$/));
   await visit(who, 'partner-dashboard', '/partner/acme');
   const catalog = (await page.getByRole('link', { name: 'Sales Academy', exact: true }).getAttribute('href'))
     .replace(/\/invitations$/, '');
