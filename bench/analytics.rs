@@ -202,6 +202,12 @@ async fn run() {
     let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
     settings.database_pool_size = 16;
     let db = Db::connect(&settings).unwrap();
+    // The roll-ups as the background runner keeps them: the seed's deltas folded.
+    let folded = db
+        .transaction(|conn| Ok(partner_catalog::models::analytics::fold(conn)?))
+        .await
+        .unwrap();
+    println!("  {:<28} {:>8}", "roll-up deltas folded", folded);
     common::set_password(&db, 1, "bench staff password").await;
     common::set_password(&db, 2, "bench manager password").await;
     let app = Application::build(settings, db).unwrap();

@@ -1,10 +1,14 @@
-//! The queries behind the analytics pages: invitations created in a period and what came
-//! of them (current state plus the enrolment events), and the events of a period.
-//! A scope is the whole platform, one partner, or one catalog.
+//! The queries behind the analytics pages. They read the daily roll-ups that triggers keep
+//! beside the events and invitations (see the `analytics_rollups` migration), so a report
+//! costs the same whatever the number of events: invitations created in a period and what
+//! came of them, the events of a period, and who was active week by week.
+//!
+//! A scope is the whole platform, one partner, or one catalog. Periods are whole days of
+//! each catalog's partner's calendar: the platform adds up its partners' own days.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{Datelike, Duration, NaiveDate};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Date, Double, Nullable, SmallInt, Text};
 
 /// Which catalogs count: all, a partner's, or one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,13 +17,42 @@ pub struct Scope {
     pub catalog_id: Option<i64>,
 }
 
-/// `[start, end)` in UTC, and the time zone weeks are counted in.
-#[derive(Debug, Clone)]
-pub struct Window<'a> {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    pub time_zone: &'a str,
+impl Scope {
+    /// The roll-up level of the scope (2 catalog, 1 partner, 0 platform) and its id.
+    fn level(self) -> (i16, i64) {
+        match (self.catalog_id, self.partner_id) {
+            (Some(catalog), _) => (2, catalog),
+            (None, Some(partner)) => (1, partner),
+            (None, None) => (0, 0),
+        }
+    }
 }
+
+/// The days `from..=until` of the partners' calendars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: NaiveDate,
+    pub until: NaiveDate,
+}
+
+impl Window {
+    /// The Monday of a date's week.
+    pub fn monday_of(day: NaiveDate) -> NaiveDate {
+        day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
+    }
+
+    /// The first and last day of the weeks wholly inside the window (the first after
+    /// the last when there is none).
+    fn whole_weeks(self) -> (NaiveDate, NaiveDate) {
+        let first = Self::monday_of(self.from + Duration::days(6));
+        let last = Self::monday_of(self.until + Duration::days(1)) - Duration::days(1);
+        (first, last)
+    }
+}
+
+/// The scope's catalogs, for the roll-up tables joined to `catalogs c`.
+const IN_SCOPE: &str =
+    "($1::bigint IS NULL OR c.partner_id = $1) AND ($2::bigint IS NULL OR c.id = $2)";
 
 /// Invitations created in the window, by channel and whether they were emailed.
 #[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
@@ -42,45 +75,21 @@ pub struct CohortRow {
     pub licensed: i64,
 }
 
-// Invitations of the scope created in the window; for the accepted ones, their first
-// enrolment through the catalog and whether it ever gave a paid seat.
-const COHORT: &str = "
-    WITH cohort AS (
-        SELECT i.id, i.channel, i.catalog_id, i.user_id, i.invited_at, i.accepted_at,
-               i.declined_at, i.send_count > 0 AS emailed
-        FROM invitations i JOIN catalogs c ON c.id = i.catalog_id
-        WHERE i.invited_at >= $3 AND i.invited_at < $4
-          AND ($1::bigint IS NULL OR c.partner_id = $1)
-          AND ($2::bigint IS NULL OR c.id = $2)
-    ), enrolled AS (
-        SELECT co.id, MIN(e.occurred_at) AS first_enrolment,
-               bool_or(e.data ? 'licence_id' AND e.data->>'licence_id' IS NOT NULL) AS licensed
-        FROM cohort co
-        JOIN tracking_events e ON e.name = 'enrollment.activated'
-             AND e.catalog_id = co.catalog_id AND e.user_id = co.user_id
-             AND e.occurred_at >= co.accepted_at
-        WHERE co.accepted_at IS NOT NULL
-        GROUP BY co.id
-    )";
-
-pub fn cohort(
-    conn: &mut PgConnection,
-    scope: Scope,
-    window: &Window<'_>,
-) -> QueryResult<Vec<CohortRow>> {
+pub fn cohort(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResult<Vec<CohortRow>> {
     diesel::sql_query(format!(
-        "{COHORT}
-        SELECT co.channel, co.emailed, COUNT(*) AS created, COUNT(co.accepted_at) AS accepted,
-               COUNT(co.declined_at) AS declined, COUNT(en.id) AS enrolled,
-               COUNT(*) FILTER (WHERE en.licensed) AS licensed
-        FROM cohort co LEFT JOIN enrolled en ON en.id = co.id
-        GROUP BY co.channel, co.emailed
-        ORDER BY co.channel, co.emailed"
+        "SELECT d.channel, d.emailed, SUM(d.created)::bigint AS created,
+                SUM(d.accepted)::bigint AS accepted, SUM(d.declined)::bigint AS declined,
+                SUM(d.enrolled)::bigint AS enrolled, SUM(d.licensed)::bigint AS licensed
+         FROM analytics_cohort_days d JOIN catalogs c ON c.id = d.catalog_id
+         WHERE d.day BETWEEN $3 AND $4 AND {IN_SCOPE}
+         GROUP BY d.channel, d.emailed
+         HAVING SUM(d.created) <> 0
+         ORDER BY d.channel, d.emailed"
     ))
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)
-    .bind::<Timestamptz, _>(window.start)
-    .bind::<Timestamptz, _>(window.end)
+    .bind::<Date, _>(window.from)
+    .bind::<Date, _>(window.until)
     .load(conn)
 }
 
@@ -98,25 +107,29 @@ pub struct Delays {
     pub enrolment_p90: Option<f64>,
 }
 
-pub fn delays(conn: &mut PgConnection, scope: Scope, window: &Window<'_>) -> QueryResult<Delays> {
+// Invitations of the scope created in the window's days, each in its partner's calendar.
+const CREATED_IN_WINDOW: &str = "
+    FROM catalogs c JOIN partners p ON p.id = c.partner_id JOIN invitations i ON i.catalog_id = c.id
+    WHERE i.invited_at >= ($3::date::timestamp AT TIME ZONE p.time_zone)
+      AND i.invited_at < (($4::date + 1)::timestamp AT TIME ZONE p.time_zone)";
+
+pub fn delays(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResult<Delays> {
+    // Exact percentiles over the two partial indexes, which hold just these invitations.
     diesel::sql_query(format!(
-        "{COHORT}, answered AS (
-            SELECT EXTRACT(EPOCH FROM COALESCE(accepted_at, declined_at) - invited_at)::float8 AS s
-            FROM cohort WHERE emailed AND COALESCE(accepted_at, declined_at) IS NOT NULL
-        ), first_enrolments AS (
-            SELECT EXTRACT(EPOCH FROM en.first_enrolment - co.accepted_at)::float8 AS s
-            FROM cohort co JOIN enrolled en ON en.id = co.id
-        )
-        SELECT
-            (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) FROM answered) AS answer_median,
-            (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY s) FROM answered) AS answer_p90,
-            (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY s) FROM first_enrolments) AS enrolment_median,
-            (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY s) FROM first_enrolments) AS enrolment_p90"
+        "SELECT answers[1] AS answer_median, answers[2] AS answer_p90,
+                enrolments[1] AS enrolment_median, enrolments[2] AS enrolment_p90
+         FROM (SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP
+                   (ORDER BY date_part('epoch', COALESCE(i.accepted_at, i.declined_at) - i.invited_at)) AS answers
+               {CREATED_IN_WINDOW} AND {IN_SCOPE}
+                 AND i.send_count > 0 AND (i.accepted_at IS NOT NULL OR i.declined_at IS NOT NULL)) a,
+              (SELECT percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP
+                   (ORDER BY date_part('epoch', i.first_enrolment_at - i.accepted_at)) AS enrolments
+               {CREATED_IN_WINDOW} AND {IN_SCOPE} AND i.first_enrolment_at IS NOT NULL) e"
     ))
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)
-    .bind::<Timestamptz, _>(window.start)
-    .bind::<Timestamptz, _>(window.end)
+    .bind::<Date, _>(window.from)
+    .bind::<Date, _>(window.until)
     .get_result(conn)
 }
 
@@ -136,51 +149,45 @@ pub struct EventCount {
 pub fn event_counts(
     conn: &mut PgConnection,
     scope: Scope,
-    window: &Window<'_>,
+    window: Window,
 ) -> QueryResult<Vec<EventCount>> {
-    diesel::sql_query(
-        "SELECT name, COALESCE(reason, '') AS reason,
-                (data ? 'licence_id' AND data->>'licence_id' IS NOT NULL) AS paid_seat,
-                COUNT(*) AS n
-         FROM tracking_events
-         WHERE occurred_at >= $3 AND occurred_at < $4
-           AND ($1::bigint IS NULL OR partner_id = $1)
-           AND ($2::bigint IS NULL OR catalog_id = $2)
-         GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    )
+    diesel::sql_query(format!(
+        "SELECT d.name, d.reason, d.paid_seat, SUM(d.n)::bigint AS n
+         FROM analytics_event_days d JOIN catalogs c ON c.id = d.catalog_id
+         WHERE d.day BETWEEN $3 AND $4 AND {IN_SCOPE}
+         GROUP BY 1, 2, 3 HAVING SUM(d.n) <> 0 ORDER BY 1, 2, 3"
+    ))
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)
-    .bind::<Timestamptz, _>(window.start)
-    .bind::<Timestamptz, _>(window.end)
+    .bind::<Date, _>(window.from)
+    .bind::<Date, _>(window.until)
     .load(conn)
 }
 
 /// Joins the learner limit refused in the window.
-pub fn refused_joins(
-    conn: &mut PgConnection,
-    scope: Scope,
-    window: &Window<'_>,
-) -> QueryResult<i64> {
+pub fn refused_joins(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Count {
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let found: Count = diesel::sql_query(
-        "SELECT COUNT(*) AS n FROM refused_joins r JOIN catalogs c ON c.id = r.catalog_id
-         WHERE r.occurred_at >= $3 AND r.occurred_at < $4
-           AND ($1::bigint IS NULL OR c.partner_id = $1)
-           AND ($2::bigint IS NULL OR c.id = $2)",
-    )
+    let found: Count = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n
+         FROM catalogs c JOIN partners p ON p.id = c.partner_id
+         JOIN refused_joins r ON r.catalog_id = c.id
+         WHERE r.occurred_at >= ($3::date::timestamp AT TIME ZONE p.time_zone)
+           AND r.occurred_at < (($4::date + 1)::timestamp AT TIME ZONE p.time_zone)
+           AND {IN_SCOPE}"
+    ))
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)
-    .bind::<Timestamptz, _>(window.start)
-    .bind::<Timestamptz, _>(window.end)
+    .bind::<Date, _>(window.from)
+    .bind::<Date, _>(window.until)
     .get_result(conn)?;
     Ok(found.n)
 }
 
-/// One week (starting Monday, in the window's time zone) of activity.
+/// One week (starting Monday) of activity.
 #[derive(Debug, Clone, QueryableByName, PartialEq, Eq)]
 pub struct WeekRow {
     #[diesel(sql_type = Date)]
@@ -196,30 +203,58 @@ pub struct WeekRow {
     pub enrolments: i64,
 }
 
-pub fn weeks(
-    conn: &mut PgConnection,
-    scope: Scope,
-    window: &Window<'_>,
-) -> QueryResult<Vec<WeekRow>> {
-    diesel::sql_query(
-        "SELECT date_trunc('week', occurred_at AT TIME ZONE $5)::date AS week,
-                COUNT(DISTINCT user_id) FILTER (WHERE name IN
-                    ('invitation.accepted', 'enrollment.activated', 'enrollment.blocked')) AS active_learners,
-                COUNT(*) FILTER (WHERE name = 'invitation.sent') AS sent,
-                COUNT(*) FILTER (WHERE name = 'invitation.accepted') AS accepted,
-                COUNT(*) FILTER (WHERE name = 'enrollment.activated') AS enrolments
-         FROM tracking_events
-         WHERE occurred_at >= $3 AND occurred_at < $4
-           AND ($1::bigint IS NULL OR partner_id = $1)
-           AND ($2::bigint IS NULL OR catalog_id = $2)
-         GROUP BY 1 ORDER BY 1",
-    )
+pub fn weeks(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResult<Vec<WeekRow>> {
+    // Active learners of weeks wholly inside the window are counted already; those of the
+    // cut weeks at its ends are counted from the days inside the window.
+    let (whole_from, whole_until) = window.whole_weeks();
+    let (level, scope_id) = scope.level();
+    diesel::sql_query(format!(
+        "WITH counts AS (
+             SELECT analytics_week(d.day) AS week,
+                    COALESCE(SUM(d.n) FILTER (WHERE d.name = 'invitation.sent'), 0)::bigint AS sent,
+                    COALESCE(SUM(d.n) FILTER (WHERE d.name = 'invitation.accepted'), 0)::bigint AS accepted,
+                    COALESCE(SUM(d.n) FILTER (WHERE d.name = 'enrollment.activated'), 0)::bigint AS enrolments
+             FROM analytics_event_days d JOIN catalogs c ON c.id = d.catalog_id
+             WHERE d.day BETWEEN $3 AND $4 AND {IN_SCOPE}
+             GROUP BY 1
+         ), active AS (
+             SELECT week, SUM(n)::bigint AS n FROM analytics_active_week_counts
+             WHERE level = $5 AND scope_id = $6 AND week >= $7 AND week + 6 <= $8
+             GROUP BY week
+             UNION ALL
+             SELECT analytics_week(a.day), COUNT(DISTINCT a.user_id)
+             FROM analytics_active_days a JOIN catalogs c ON c.id = a.catalog_id
+             WHERE a.day BETWEEN $3 AND $4 AND (a.day < $7 OR a.day > $8) AND {IN_SCOPE}
+             GROUP BY 1
+         )
+         SELECT week, COALESCE(active.n, 0) AS active_learners, COALESCE(counts.sent, 0) AS sent,
+                COALESCE(counts.accepted, 0) AS accepted, COALESCE(counts.enrolments, 0) AS enrolments
+         FROM counts FULL JOIN active USING (week)
+         WHERE COALESCE(active.n, 0) + COALESCE(counts.sent, 0) + COALESCE(counts.accepted, 0)
+               + COALESCE(counts.enrolments, 0) > 0
+         ORDER BY week"
+    ))
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)
-    .bind::<Timestamptz, _>(window.start)
-    .bind::<Timestamptz, _>(window.end)
-    .bind::<Text, _>(window.time_zone)
+    .bind::<Date, _>(window.from)
+    .bind::<Date, _>(window.until)
+    .bind::<SmallInt, _>(level)
+    .bind::<BigInt, _>(scope_id)
+    .bind::<Date, _>(whole_from)
+    .bind::<Date, _>(whole_until)
     .load(conn)
+}
+
+/// Folds the roll-ups' deltas into one row per key; answers how many rows it folded
+/// (0 as well when another runner is folding).
+pub fn fold(conn: &mut PgConnection) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let folded: Folded = diesel::sql_query("SELECT analytics_fold() AS n").get_result(conn)?;
+    Ok(folded.n)
 }
 
 /// Each catalog of the scope in use now: learners and paid seats against their limits.
@@ -258,4 +293,27 @@ pub fn seats(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<SeatRow>>
     .bind::<Nullable<BigInt>, _>(scope.partner_id)
     .bind::<Nullable<BigInt>, _>(scope.catalog_id)
     .load(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        s.parse().expect("a date")
+    }
+
+    #[test]
+    fn whole_weeks_are_those_inside_the_window() {
+        // Wednesday 2026-11-04 to Tuesday 2026-11-24: the weeks of the 9th and the 16th.
+        let window = Window { from: day("2026-11-04"), until: day("2026-11-24") };
+        assert_eq!(window.whole_weeks(), (day("2026-11-09"), day("2026-11-22")));
+        // Monday to Sunday: exactly one whole week.
+        let window = Window { from: day("2026-11-09"), until: day("2026-11-15") };
+        assert_eq!(window.whole_weeks(), (day("2026-11-09"), day("2026-11-15")));
+        // Three days inside one week: none.
+        let window = Window { from: day("2026-11-10"), until: day("2026-11-12") };
+        let (first, last) = window.whole_weeks();
+        assert!(first > last);
+    }
 }

@@ -182,6 +182,8 @@ diesel::table! {
         reminder_sent_at -> Nullable<Timestamptz>,
         course_ids -> Array<Int8>,
         full_name -> Text,
+        first_enrolment_at -> Nullable<Timestamptz>,
+        given_paid_seat -> Bool,
     }
 }
 

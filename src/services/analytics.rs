@@ -4,10 +4,11 @@
 //! The funnel follows the invitations created in the period (a cohort): sent by email →
 //! accepted → enrolled in a course through the catalog → given a paid seat, whenever that
 //! happened. Counts of events (paid seats activated and released, refusals, the weekly
-//! series) are those that happened in the period. Weeks start on Monday in the time zone
-//! of the partner (UTC for the platform).
+//! series) are those that happened in the period. Days and weeks (from Monday) are those
+//! of the partner's time zone; the platform adds up each partner's own days, so its
+//! figures are the sums of the partners' (its presets end today in UTC).
 
-use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use diesel::PgConnection;
 use serde::Deserialize;
@@ -208,6 +209,8 @@ pub struct Spread {
 #[derive(Debug, Clone)]
 pub struct Report {
     pub period: Period,
+    /// Whose calendar the days are: one time zone, or each partner's own.
+    pub calendar: String,
     /// Sent → accepted → enrolled → paid seat, for invitations sent by email.
     pub funnel: Vec<Step>,
     pub declined: i64,
@@ -342,17 +345,15 @@ pub fn report(
 ) -> Result<Report> {
     subject.authorise(actor)?;
     let scope = subject.scope();
-    let tz_name = period.time_zone.name();
     let window = Window {
-        start: period.start(),
-        end: period.end(),
-        time_zone: tz_name,
+        from: period.from,
+        until: period.until,
     };
-    let cohort = analytics::cohort(conn, scope, &window)?;
-    let delays = analytics::delays(conn, scope, &window)?;
-    let events = analytics::event_counts(conn, scope, &window)?;
-    let refused_joins = analytics::refused_joins(conn, scope, &window)?;
-    let weeks = analytics::weeks(conn, scope, &window)?;
+    let cohort = analytics::cohort(conn, scope, window)?;
+    let delays = analytics::delays(conn, scope, window)?;
+    let events = analytics::event_counts(conn, scope, window)?;
+    let refused_joins = analytics::refused_joins(conn, scope, window)?;
+    let weeks = analytics::weeks(conn, scope, window)?;
     let seats = analytics::seats(conn, scope)?;
 
     let emailed: Vec<&CohortRow> = cohort.iter().filter(|r| r.emailed).collect();
@@ -423,8 +424,13 @@ pub fn report(
         (Some(median), Some(p90)) => Some(Spread { median, p90 }),
         _ => None,
     };
+    let calendar = match subject {
+        Subject::Platform => "each partner's own time zone".to_string(),
+        _ => format!("{} time", period.time_zone.name()),
+    };
     Ok(Report {
         period: period.clone(),
+        calendar,
         funnel,
         declined,
         answer_delay: spread(delays.answer_median, delays.answer_p90),
@@ -440,15 +446,10 @@ pub fn report(
     })
 }
 
-/// The Monday of a date's week.
-fn monday_of(day: NaiveDate) -> NaiveDate {
-    day - Duration::days(i64::from(day.weekday().num_days_from_monday()))
-}
-
 /// Every week the period touches, with zeros where nothing happened.
 fn every_week(period: &Period, found: Vec<analytics::WeekRow>) -> Vec<analytics::WeekRow> {
     let mut weeks = Vec::new();
-    let mut week = monday_of(period.from);
+    let mut week = Window::monday_of(period.from);
     while week <= period.until {
         weeks.push(
             found
