@@ -75,7 +75,11 @@ pub struct CohortRow {
     pub licensed: i64,
 }
 
-pub fn cohort(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResult<Vec<CohortRow>> {
+pub fn cohort(
+    conn: &mut PgConnection,
+    scope: Scope,
+    window: Window,
+) -> QueryResult<Vec<CohortRow>> {
     diesel::sql_query(format!(
         "SELECT d.channel, d.emailed, SUM(d.created)::bigint AS created,
                 SUM(d.accepted)::bigint AS accepted, SUM(d.declined)::bigint AS declined,
@@ -306,13 +310,22 @@ mod tests {
     #[test]
     fn whole_weeks_are_those_inside_the_window() {
         // Wednesday 2026-11-04 to Tuesday 2026-11-24: the weeks of the 9th and the 16th.
-        let window = Window { from: day("2026-11-04"), until: day("2026-11-24") };
+        let window = Window {
+            from: day("2026-11-04"),
+            until: day("2026-11-24"),
+        };
         assert_eq!(window.whole_weeks(), (day("2026-11-09"), day("2026-11-22")));
         // Monday to Sunday: exactly one whole week.
-        let window = Window { from: day("2026-11-09"), until: day("2026-11-15") };
+        let window = Window {
+            from: day("2026-11-09"),
+            until: day("2026-11-15"),
+        };
         assert_eq!(window.whole_weeks(), (day("2026-11-09"), day("2026-11-15")));
         // Three days inside one week: none.
-        let window = Window { from: day("2026-11-10"), until: day("2026-11-12") };
+        let window = Window {
+            from: day("2026-11-10"),
+            until: day("2026-11-12"),
+        };
         let (first, last) = window.whole_weeks();
         assert!(first > last);
     }

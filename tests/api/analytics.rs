@@ -741,3 +741,260 @@ async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_cs
         .await
         .assert_contains("Analytics · Beta");
 }
+
+/// Everything the analytics roll-ups hold (deltas summed) and the invitations' first
+/// enrolments, as sorted lines.
+fn roll_up_lines(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+    let lines: Vec<Line> = diesel::sql_query(
+        "SELECT line FROM (
+             SELECT format('event %s %s %s %s %s: %s', catalog_id, day, name, reason, paid_seat, SUM(n)) AS line
+             FROM analytics_event_days GROUP BY catalog_id, day, name, reason, paid_seat HAVING SUM(n) <> 0
+             UNION ALL
+             SELECT format('cohort %s %s %s %s: %s %s %s %s %s', catalog_id, day, channel, emailed,
+                           SUM(created), SUM(accepted), SUM(declined), SUM(enrolled), SUM(licensed))
+             FROM analytics_cohort_days GROUP BY catalog_id, day, channel, emailed
+             HAVING (SUM(created), SUM(accepted), SUM(declined), SUM(enrolled), SUM(licensed)) <> (0, 0, 0, 0, 0)
+             UNION ALL
+             SELECT format('active day %s %s %s', catalog_id, day, user_id) FROM analytics_active_days
+             UNION ALL
+             SELECT format('active week %s %s %s %s', level, scope_id, week, user_id) FROM analytics_active_weeks
+             UNION ALL
+             SELECT format('active count %s %s %s: %s', level, scope_id, week, SUM(n))
+             FROM analytics_active_week_counts GROUP BY level, scope_id, week HAVING SUM(n) <> 0
+             UNION ALL
+             SELECT format('invitation %s: %s %s', id, first_enrolment_at, given_paid_seat) FROM invitations
+         ) all_lines ORDER BY line",
+    )
+    .load(conn)?;
+    Ok(lines.into_iter().map(|l| l.line).collect())
+}
+
+/// The roll-ups as the triggers left them equal those counted again from the events and
+/// invitations (in a transaction rolled back afterwards).
+pub(crate) async fn assert_roll_ups_match_a_recount(app: &TestApp) {
+    let (kept, recounted) = app
+        .db
+        .run(|conn| {
+            let mut found = None;
+            let outcome = conn.transaction::<(), diesel::result::Error, _>(|conn| {
+                let kept = roll_up_lines(conn)?;
+                diesel::sql_query(
+                    "UPDATE invitations SET accepted_at = accepted_at WHERE accepted_at IS NOT NULL",
+                )
+                .execute(conn)?;
+                diesel::sql_query("SELECT analytics_rebuild(id) FROM partners").execute(conn)?;
+                found = Some((kept, roll_up_lines(conn)?));
+                Err(diesel::result::Error::RollbackTransaction)
+            });
+            assert!(matches!(
+                outcome,
+                Err(diesel::result::Error::RollbackTransaction)
+            ));
+            Ok(found.expect("counted"))
+        })
+        .await
+        .unwrap();
+    let missing: Vec<&String> = recounted.iter().filter(|l| !kept.contains(l)).collect();
+    let extra: Vec<&String> = kept.iter().filter(|l| !recounted.contains(l)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "roll-ups differ from a recount:\n  missing {missing:#?}\n  extra {extra:#?}"
+    );
+}
+
+async fn sql(app: &TestApp, statement: &'static str) {
+    app.db
+        .run(move |conn| Ok(diesel::sql_query(statement).execute(conn)?))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_changes_no_answer() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let catalog_id = s.catalog_id;
+    let partner_id = app
+        .db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    let paid = (partner_id, catalog_id, s.paid_course);
+    let free = (partner_id, catalog_id, s.open_course);
+    let now = Utc::now();
+    let ago = |days: i64, hours: i64| now - Duration::days(days) + Duration::hours(hours);
+    let mut people = Vec::new();
+    for n in 0..8 {
+        people.push(user_id(&app, &format!("r{n}@example.org")).await);
+    }
+    // Eight invitations over two weeks, through several channels, in every state.
+    let states: [(&str, bool, i64, Option<i64>, Option<i64>); 8] = [
+        ("manual", true, 13, Some(2), None),
+        ("manual", true, 12, None, Some(5)),
+        ("bulk", true, 11, Some(30), None),
+        ("bulk", true, 9, None, None),
+        ("api", true, 8, Some(1), None),
+        ("self_enrollment", false, 6, Some(0), None),
+        ("pre_enrollment", false, 5, Some(0), None),
+        ("manual", true, 2, None, None),
+    ];
+    for (n, (channel, emailed, days, accepted, declined)) in states.into_iter().enumerate() {
+        let invited = ago(days, 0);
+        let email = format!("r{n}@example.org");
+        invitation(
+            &app,
+            catalog_id,
+            partner_id,
+            accepted.map(|_| people[n]),
+            Invited {
+                email: &email,
+                channel,
+                emailed,
+                invited,
+                accepted: accepted.map(|h| invited + Duration::hours(h)),
+                declined: declined.map(|h| invited + Duration::hours(h)),
+            },
+        )
+        .await;
+    }
+    // Enrolments before an acceptance (not counted for it), after it, paid and free;
+    // refusals; a release.
+    let activated = "enrollment.activated";
+    enrolment_event(&app, free, people[0], activated, ago(13, 1), false, None).await;
+    enrolment_event(&app, paid, people[0], activated, ago(13, 5), true, None).await;
+    enrolment_event(&app, free, people[2], activated, ago(9, 0), false, None).await;
+    enrolment_event(&app, paid, people[4], activated, ago(7, 0), true, None).await;
+    enrolment_event(&app, paid, people[5], activated, ago(6, 3), false, None).await;
+    let blocked = "enrollment.blocked";
+    enrolment_event(
+        &app,
+        paid,
+        people[6],
+        blocked,
+        ago(5, 1),
+        false,
+        Some("course_limit_reached"),
+    )
+    .await;
+    enrolment_event(
+        &app,
+        paid,
+        people[3],
+        blocked,
+        ago(4, 0),
+        false,
+        Some("not_a_learner"),
+    )
+    .await;
+    enrolment_event(
+        &app,
+        paid,
+        people[4],
+        "enrollment.deactivated",
+        ago(3, 0),
+        true,
+        Some("deactivated_by_manager"),
+    )
+    .await;
+    assert_roll_ups_match_a_recount(&app).await;
+
+    // Later changes, as any writer may make them: an open invitation accepted after an
+    // enrolment already recorded for its person; an acceptance moved later than its first
+    // enrolment; a decline; a withdrawal; a first email to an invitation never sent; a
+    // change of channel; an invitation deleted; a person's account gone.
+    sql(&app, "UPDATE invitations SET user_id = (SELECT id FROM users WHERE email = 'r3@example.org'), accepted_at = invited_at + interval '6 days' WHERE email = 'r3@example.org'").await;
+    enrolment_event(&app, free, people[3], activated, ago(2, 0), false, None).await;
+    sql(&app, "UPDATE invitations SET accepted_at = accepted_at + interval '8 days' WHERE email = 'r0@example.org'").await;
+    sql(&app, "UPDATE invitations SET declined_at = invited_at + interval '1 hour' WHERE email = 'r7@example.org'").await;
+    sql(
+        &app,
+        "UPDATE invitations SET removed_at = now() WHERE email = 'r1@example.org'",
+    )
+    .await;
+    sql(
+        &app,
+        "UPDATE invitations SET send_count = 1 WHERE email = 'r6@example.org'",
+    )
+    .await;
+    sql(
+        &app,
+        "UPDATE invitations SET channel = 'api' WHERE email = 'r2@example.org'",
+    )
+    .await;
+    sql(
+        &app,
+        "DELETE FROM invitations WHERE email = 'r5@example.org'",
+    )
+    .await;
+    assert_roll_ups_match_a_recount(&app).await;
+
+    // Folding the deltas changes no answer, for the partner, a catalog and the platform.
+    let period = last_30_days(chrono_tz::UTC);
+    let before = [
+        report(&app, "partner", period.clone()).await,
+        report(&app, "platform", period.clone()).await,
+        report(&app, "Sales Academy", period.clone()).await,
+    ];
+    let unfolded = count(
+        &app,
+        "SELECT COUNT(*) AS n FROM analytics_event_days WHERE NOT folded",
+    )
+    .await;
+    assert!(unfolded > 1, "{unfolded}");
+    let folded = app
+        .db
+        .transaction(|conn| Ok(partner_catalog::models::analytics::fold(conn)?))
+        .await
+        .unwrap();
+    assert!(folded >= unfolded, "{folded} < {unfolded}");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) AS n FROM analytics_event_days WHERE NOT folded"
+        )
+        .await,
+        0
+    );
+    let after = [
+        report(&app, "partner", period.clone()).await,
+        report(&app, "platform", period.clone()).await,
+        report(&app, "Sales Academy", period.clone()).await,
+    ];
+    assert_eq!(format!("{before:?}"), format!("{after:?}"));
+    assert_roll_ups_match_a_recount(&app).await;
+
+    // New deltas over folded rows, then the partner moves to another time zone: every
+    // day is counted again in its calendar.
+    enrolment_event(&app, paid, people[2], activated, ago(1, 0), true, None).await;
+    sql(
+        &app,
+        "UPDATE partners SET time_zone = 'Pacific/Kiritimati' WHERE code = 'acme'",
+    )
+    .await;
+    assert_roll_ups_match_a_recount(&app).await;
+    enrolment_event(&app, free, people[6], activated, ago(0, -1), false, None).await;
+    assert_roll_ups_match_a_recount(&app).await;
+}
+
+async fn count(app: &TestApp, query: &'static str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    app.db
+        .run(move |conn| Ok(diesel::sql_query(query).get_result::<Count>(conn)?.n))
+        .await
+        .unwrap()
+}
