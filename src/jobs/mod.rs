@@ -6,8 +6,8 @@
 //! Each job kind claims its own rows with `FOR UPDATE SKIP LOCKED` and a lease, so any
 //! number of runners (in `serve` processes or `worker` processes) share the work.
 
-pub mod analytics;
 pub mod bulk;
+pub mod folding;
 pub mod housekeeping;
 pub mod lrs;
 pub mod outbox;
@@ -132,7 +132,7 @@ impl Runner {
             tracing::info!(to = %forwarding.describe(), "xAPI statements are forwarded");
             jobs.push(Box::new(forwarding));
         }
-        jobs.push(Box::new(analytics::AnalyticsFolding::new(db.clone())));
+        jobs.push(Box::new(folding::Folding::new(db.clone())));
         jobs.push(Box::new(housekeeping::Housekeeping::new(db)));
         let mut runner = Self::new(jobs, Duration::from_millis(settings.worker_poll_ms.max(10)));
         runner.mail_destination = mail_destination;

@@ -226,9 +226,14 @@ pub fn weeks(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResu
              WHERE level = $5 AND scope_id = $6 AND week >= $7 AND week + 6 <= $8
              GROUP BY week
              UNION ALL
+             -- The days before the first whole week and after the last (two ranges, so
+             -- that each is an index range; they overlap only when no week is whole).
              SELECT analytics_week(a.day), COUNT(DISTINCT a.user_id)
-             FROM analytics_active_days a JOIN catalogs c ON c.id = a.catalog_id
-             WHERE a.day BETWEEN $3 AND $4 AND (a.day < $7 OR a.day > $8) AND {IN_SCOPE}
+             FROM (VALUES ($3::date, LEAST($4::date, $7::date - 1)),
+                          (GREATEST($3::date, $8::date + 1), $4::date)) AS cut (first_day, last_day)
+             JOIN analytics_active_days a ON a.day BETWEEN cut.first_day AND cut.last_day
+             JOIN catalogs c ON c.id = a.catalog_id
+             WHERE {IN_SCOPE}
              GROUP BY 1
          )
          SELECT week, COALESCE(active.n, 0) AS active_learners, COALESCE(counts.sent, 0) AS sent,
@@ -283,12 +288,12 @@ pub struct SeatRow {
 pub fn seats(conn: &mut PgConnection, scope: Scope) -> QueryResult<Vec<SeatRow>> {
     diesel::sql_query(
         "SELECT c.id AS catalog_id, c.name AS catalog, p.name AS partner,
-                (SELECT COUNT(*) FROM catalog_learners l WHERE l.catalog_id = c.id AND l.is_active) AS learners,
-                c.user_limit::bigint AS user_limit,
-                (SELECT COUNT(*) FROM licences s JOIN courses k ON k.id = s.course_id
-                 WHERE s.catalog_id = c.id AND s.is_active AND k.is_paid) AS seats_used,
+                COALESCE(n.learners, 0)::bigint AS learners, c.user_limit::bigint AS user_limit,
+                COALESCE(n.paid_seats, 0)::bigint AS seats_used,
                 c.course_enrollments_limit::bigint AS seat_limit
          FROM catalogs c JOIN partners p ON p.id = c.partner_id
+         LEFT JOIN LATERAL (SELECT SUM(learners) AS learners, SUM(paid_seats) AS paid_seats
+                            FROM catalog_counts WHERE catalog_id = c.id) n ON true
          WHERE c.archived_at IS NULL
            AND ($1::bigint IS NULL OR c.partner_id = $1)
            AND ($2::bigint IS NULL OR c.id = $2)

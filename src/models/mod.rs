@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod api_tokens;
 pub mod audit;
 pub mod bulk;
+pub mod catalog_counts;
 pub mod catalogs;
 pub mod courses;
 pub mod enrollments;

@@ -12,6 +12,7 @@ use crate::domain::invitation_status::Channel;
 use crate::domain::{EmailAddress, EmailPatterns};
 use crate::error::{Error, Result};
 use crate::models::audit::{self, AuditFilter};
+use crate::models::catalog_counts::{self, CatalogCounts};
 use crate::models::catalogs::{self, Catalog};
 use crate::models::courses::{self, Course};
 use crate::models::enrollments::{self, LicenceRow};
@@ -112,9 +113,9 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
     require_partner_access(actor, partner.id, "partner")?;
     let list = catalogs::for_partner(conn, partner.id)?;
     let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
-    let learners: HashMap<i64, i64> = learners::active_counts(conn, &ids)?.into_iter().collect();
-    let licences: HashMap<i64, i64> = enrollments::active_owned_counts(conn, &ids)?
+    let counts: HashMap<i64, CatalogCounts> = catalog_counts::for_catalogs(conn, &ids)?
         .into_iter()
+        .map(|c| (c.catalog_id, c))
         .collect();
     let pending: HashMap<i64, i64> =
         invitation_rows::pending_counts(conn, &ids, Utc::now(), PENDING_COUNT_CAP + 1)?
@@ -125,8 +126,8 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
         .into_iter()
         .map(|catalog| CatalogSummary {
             blocked: blocked.remove(&catalog.id).unwrap_or_default(),
-            active_learners: learners.get(&catalog.id).copied().unwrap_or(0),
-            active_licences: licences.get(&catalog.id).copied().unwrap_or(0),
+            active_learners: counts.get(&catalog.id).map_or(0, |c| c.learners),
+            active_licences: counts.get(&catalog.id).map_or(0, |c| c.paid_seats),
             pending_invitations: pending.get(&catalog.id).copied().unwrap_or(0),
             catalog,
         })

@@ -742,8 +742,8 @@ async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_cs
         .assert_contains("Analytics · Beta");
 }
 
-/// Everything the analytics roll-ups hold (deltas summed) and the invitations' first
-/// enrolments, as sorted lines.
+/// Everything the analytics roll-ups and catalog counts hold (deltas summed) and the
+/// invitations' first enrolments, as sorted lines.
 fn roll_up_lines(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
     #[derive(QueryableByName)]
     struct Line {
@@ -768,15 +768,19 @@ fn roll_up_lines(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
              FROM analytics_active_week_counts GROUP BY level, scope_id, week HAVING SUM(n) <> 0
              UNION ALL
              SELECT format('invitation %s: %s %s', id, first_enrolment_at, given_paid_seat) FROM invitations
+             UNION ALL
+             SELECT format('catalog %s: %s learners, %s paid seats', catalog_id, SUM(learners), SUM(paid_seats))
+             FROM catalog_counts GROUP BY catalog_id HAVING (SUM(learners), SUM(paid_seats)) <> (0, 0)
          ) all_lines ORDER BY line",
     )
     .load(conn)?;
     Ok(lines.into_iter().map(|l| l.line).collect())
 }
 
-/// The roll-ups as the triggers left them equal those counted again from the events and
-/// invitations (in a transaction rolled back afterwards).
-pub(crate) async fn assert_roll_ups_match_a_recount(app: &TestApp) {
+/// The roll-ups and catalog counts as the triggers left them equal those counted again
+/// from the events, invitations, learners and licences (in a transaction rolled back
+/// afterwards).
+pub(crate) async fn assert_counters_match_a_recount(app: &TestApp) {
     let (kept, recounted) = app
         .db
         .run(|conn| {
@@ -788,6 +792,16 @@ pub(crate) async fn assert_roll_ups_match_a_recount(app: &TestApp) {
                 )
                 .execute(conn)?;
                 diesel::sql_query("SELECT analytics_rebuild(id) FROM partners").execute(conn)?;
+                diesel::sql_query("DELETE FROM catalog_counts").execute(conn)?;
+                diesel::sql_query(
+                    "INSERT INTO catalog_counts (catalog_id, learners, paid_seats)
+                     SELECT c.id,
+                         (SELECT COUNT(*) FROM catalog_learners l WHERE l.catalog_id = c.id AND l.is_active),
+                         (SELECT COUNT(*) FROM licences s JOIN courses k ON k.id = s.course_id
+                          WHERE s.catalog_id = c.id AND s.is_active AND k.is_paid)
+                     FROM catalogs c",
+                )
+                .execute(conn)?;
                 found = Some((kept, roll_up_lines(conn)?));
                 Err(diesel::result::Error::RollbackTransaction)
             });
@@ -803,7 +817,7 @@ pub(crate) async fn assert_roll_ups_match_a_recount(app: &TestApp) {
     let extra: Vec<&String> = kept.iter().filter(|l| !recounted.contains(l)).collect();
     assert!(
         missing.is_empty() && extra.is_empty(),
-        "roll-ups differ from a recount:\n  missing {missing:#?}\n  extra {extra:#?}"
+        "counters differ from a recount:\n  missing {missing:#?}\n  extra {extra:#?}"
     );
 }
 
@@ -907,7 +921,7 @@ async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_cha
         Some("deactivated_by_manager"),
     )
     .await;
-    assert_roll_ups_match_a_recount(&app).await;
+    assert_counters_match_a_recount(&app).await;
 
     // Later changes, as any writer may make them: an open invitation accepted after an
     // enrolment already recorded for its person; an acceptance moved later than its first
@@ -937,7 +951,7 @@ async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_cha
         "DELETE FROM invitations WHERE email = 'r5@example.org'",
     )
     .await;
-    assert_roll_ups_match_a_recount(&app).await;
+    assert_counters_match_a_recount(&app).await;
 
     // Folding the deltas changes no answer, for the partner, a catalog and the platform.
     let period = last_30_days(chrono_tz::UTC);
@@ -972,7 +986,7 @@ async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_cha
         report(&app, "Sales Academy", period.clone()).await,
     ];
     assert_eq!(format!("{before:?}"), format!("{after:?}"));
-    assert_roll_ups_match_a_recount(&app).await;
+    assert_counters_match_a_recount(&app).await;
 
     // New deltas over folded rows, then the partner moves to another time zone: every
     // day is counted again in its calendar.
@@ -982,9 +996,9 @@ async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_cha
         "UPDATE partners SET time_zone = 'Pacific/Kiritimati' WHERE code = 'acme'",
     )
     .await;
-    assert_roll_ups_match_a_recount(&app).await;
+    assert_counters_match_a_recount(&app).await;
     enrolment_event(&app, free, people[6], activated, ago(0, -1), false, None).await;
-    assert_roll_ups_match_a_recount(&app).await;
+    assert_counters_match_a_recount(&app).await;
 }
 
 async fn count(app: &TestApp, query: &'static str) -> i64 {
@@ -997,4 +1011,122 @@ async fn count(app: &TestApp, query: &'static str) -> i64 {
         .run(move |conn| Ok(diesel::sql_query(query).get_result::<Count>(conn)?.n))
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn catalog_counts_follow_learners_licences_and_courses_that_become_paid_or_free() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let partner_id = app
+        .db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap();
+    let mut people = Vec::new();
+    for n in 0..4 {
+        let user = user_id(&app, &format!("c{n}@example.org")).await;
+        let email = format!("c{n}@example.org");
+        let invitation = invitation(
+            &app,
+            s.catalog_id,
+            partner_id,
+            Some(user),
+            Invited {
+                email: &email,
+                channel: "manual",
+                emailed: true,
+                invited: Utc::now() - Duration::days(2),
+                accepted: Some(Utc::now() - Duration::days(1)),
+                declined: None,
+            },
+        )
+        .await;
+        people.push((user, invitation));
+    }
+    // Joins, one of them later removed; licences of the paid and the open course, one
+    // released, one handed to another catalog.
+    for (user, invitation) in &people {
+        let (user, invitation, catalog) = (*user, *invitation, s.catalog_id);
+        app.db
+            .run(move |conn| {
+                diesel::sql_query(
+                    "INSERT INTO catalog_learners (catalog_id, user_id, invitation_id, is_active) VALUES ($1, $2, $3, true)",
+                )
+                .bind::<BigInt, _>(catalog)
+                .bind::<BigInt, _>(user)
+                .bind::<BigInt, _>(invitation)
+                .execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let licence = |user: i64, course: i64| {
+        let catalog = s.catalog_id;
+        let app = &app;
+        async move {
+            app.db
+                .run(move |conn| {
+                    diesel::sql_query(
+                        "INSERT INTO licences (user_id, course_id, catalog_id) VALUES ($1, $2, $3)",
+                    )
+                    .bind::<BigInt, _>(user)
+                    .bind::<BigInt, _>(course)
+                    .bind::<BigInt, _>(catalog)
+                    .execute(conn)?;
+                    Ok(())
+                })
+                .await
+                .unwrap()
+        }
+    };
+    for (user, _) in &people {
+        licence(*user, s.paid_course).await;
+    }
+    licence(people[0].0, s.open_course).await;
+    licence(people[1].0, s.open_course).await;
+    let counts = || async {
+        let catalog = s.catalog_id;
+        app.db
+            .run(move |conn| {
+                Ok(partner_catalog::models::catalog_counts::for_catalogs(
+                    conn,
+                    &[catalog],
+                )?)
+            })
+            .await
+            .unwrap()
+            .first()
+            .map(|c| (c.learners, c.paid_seats))
+    };
+    assert_eq!(counts().await, Some((4, 4)));
+    sql(&app, "UPDATE catalog_learners SET is_active = false, removed_at = now() WHERE user_id = (SELECT id FROM users WHERE email = 'c3@example.org')").await;
+    sql(&app, "UPDATE licences SET is_active = false WHERE user_id = (SELECT id FROM users WHERE email = 'c2@example.org')").await;
+    assert_eq!(counts().await, Some((3, 3)));
+    assert_counters_match_a_recount(&app).await;
+    // The open course becomes paid: its two active licences take paid seats; the paid
+    // one becomes free: its three leave them.
+    sql(&app, "UPDATE courses SET modes = '{audit,verified}' WHERE id = (SELECT course_id FROM licences l JOIN courses k ON k.id = l.course_id WHERE NOT k.is_paid LIMIT 1)").await;
+    assert_eq!(counts().await, Some((3, 5)));
+    sql(&app, "UPDATE courses SET modes = '{audit}' WHERE id IN (SELECT course_id FROM licences GROUP BY course_id HAVING COUNT(*) = 4)").await;
+    assert_eq!(counts().await, Some((3, 2)));
+    assert_counters_match_a_recount(&app).await;
+    let folded = app
+        .db
+        .transaction(|conn| Ok(partner_catalog::models::catalog_counts::fold(conn)?))
+        .await
+        .unwrap();
+    assert!(folded > 1, "{folded}");
+    assert_eq!(counts().await, Some((3, 2)));
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) AS n FROM catalog_counts").await,
+        1
+    );
+    assert_counters_match_a_recount(&app).await;
 }

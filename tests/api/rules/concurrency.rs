@@ -187,7 +187,7 @@ async fn rule_4_fifty_simultaneous_accepts_into_a_catalog_of_ten() {
         .await,
         10
     );
-    crate::analytics::assert_roll_ups_match_a_recount(&app).await;
+    crate::analytics::assert_counters_match_a_recount(&app).await;
 }
 
 #[tokio::test]
@@ -311,7 +311,7 @@ async fn rule_7_fifty_simultaneous_paid_requests_with_ten_seats() {
         .await,
         40
     );
-    crate::analytics::assert_roll_ups_match_a_recount(&app).await;
+    crate::analytics::assert_counters_match_a_recount(&app).await;
 }
 
 #[tokio::test]
@@ -500,5 +500,5 @@ async fn rule_6_and_7_enrolling_while_being_removed_never_deadlocks() {
     assert!(failures.is_empty(), "{failures:?}");
     assert_eq!(active_learners(&app, c.id).await, 0);
     assert_eq!(seats_used(&app, c.id).await, 0, "every licence released");
-    crate::analytics::assert_roll_ups_match_a_recount(&app).await;
+    crate::analytics::assert_counters_match_a_recount(&app).await;
 }

@@ -1,29 +1,29 @@
-//! Folds the analytics roll-ups: every change to events and invitations adds a small
-//! delta row (so writers never wait on a shared counter); this folds the deltas of each
-//! day into one row, keeping the reports' reads short.
+//! Folds the counters that triggers keep beside the data they count (analytics roll-ups,
+//! catalog counts): each change adds a small delta row, so writers never wait on a
+//! shared counter; this folds the deltas of each key into one row, keeping reads short.
 
 use std::time::Duration;
 
 use super::{BoxFuture, Job, Progress, Stop};
 use crate::db::Db;
 use crate::error::Result;
-use crate::models::analytics;
+use crate::models::{analytics, catalog_counts};
 
 const INTERVAL: Duration = Duration::from_secs(30);
 
-pub struct AnalyticsFolding {
+pub struct Folding {
     db: Db,
 }
 
-impl AnalyticsFolding {
+impl Folding {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
 }
 
-impl Job for AnalyticsFolding {
+impl Job for Folding {
     fn name(&self) -> &'static str {
-        "analytics folding"
+        "counter folding"
     }
 
     fn interval(&self) -> Duration {
@@ -34,7 +34,7 @@ impl Job for AnalyticsFolding {
         Box::pin(async move {
             let folded = self
                 .db
-                .transaction(|conn| Ok(analytics::fold(conn)?))
+                .transaction(|conn| Ok(analytics::fold(conn)? + catalog_counts::fold(conn)?))
                 .await?;
             Ok(Progress {
                 handled: usize::try_from(folded).unwrap_or(0),

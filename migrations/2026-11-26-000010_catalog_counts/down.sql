@@ -1,0 +1,12 @@
+DROP TRIGGER catalog_counts_course_changed ON courses;
+DROP TRIGGER catalog_counts_licences_added ON licences;
+DROP TRIGGER catalog_counts_licences_updated ON licences;
+DROP TRIGGER catalog_counts_licences_removed ON licences;
+DROP TRIGGER catalog_counts_learners_added ON catalog_learners;
+DROP TRIGGER catalog_counts_learners_updated ON catalog_learners;
+DROP TRIGGER catalog_counts_learners_removed ON catalog_learners;
+DROP FUNCTION catalog_counts_fold();
+DROP FUNCTION catalog_counts_course_changed();
+DROP FUNCTION catalog_counts_licences_changed();
+DROP FUNCTION catalog_counts_learners_changed();
+DROP TABLE catalog_counts;
