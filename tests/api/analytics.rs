@@ -853,7 +853,9 @@ async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_cha
         people.push(user_id(&app, &format!("r{n}@example.org")).await);
     }
     // Eight invitations over two weeks, through several channels, in every state.
-    let states: [(&str, bool, i64, Option<i64>, Option<i64>); 8] = [
+    // Channel, emailed, created days ago, answered (accepted or declined) hours later.
+    type State = (&'static str, bool, i64, Option<i64>, Option<i64>);
+    let states: [State; 8] = [
         ("manual", true, 13, Some(2), None),
         ("manual", true, 12, None, Some(5)),
         ("bulk", true, 11, Some(30), None),
