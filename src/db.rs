@@ -1,10 +1,18 @@
 //! The connection pool, the one helper every unit of blocking work goes through,
 //! and migrations.
+//!
+//! A request holds at most one connection: the first unit of work checks one out and
+//! the others of the same request reuse it (see `with_request_connection`). Connections
+//! are not pinged on checkout; one found closed is dropped and the work retried once on
+//! a fresh one.
 
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
@@ -25,11 +33,147 @@ const MAX_CONNECT_RETRY_DELAY: Duration = Duration::from_secs(30);
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
+tokio::task_local! {
+    /// The connection of the request being served, once its first unit of work took one.
+    static REQUEST_CONNECTION: RequestConnection;
+}
+
+#[derive(Clone, Default)]
+struct RequestConnection(Arc<Mutex<Option<PooledPg>>>);
+
+/// Runs a request with one connection for all its units of work, handed back to the
+/// pool when the request is answered.
+pub async fn with_request_connection<F: Future>(request: F) -> F::Output {
+    REQUEST_CONNECTION
+        .scope(RequestConnection::default(), request)
+        .await
+}
+
+/// Hands the request's connection back to the pool before slow work that needs none
+/// (password hashing), so that waiting requests are not short of connections.
+pub fn release_request_connection() {
+    let _ = REQUEST_CONNECTION.try_with(|held| {
+        if let Ok(mut held) = held.0.try_lock() {
+            held.take();
+        }
+    });
+}
+
+/// Whether work failed because its connection had closed (a database restart, an idle
+/// connection dropped by the network).
+fn connection_lost<T>(outcome: &Result<T>) -> bool {
+    match outcome {
+        Err(Error::Internal(e)) => matches!(
+            e.downcast_ref::<diesel::result::Error>(),
+            Some(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection,
+                _
+            ))
+        ),
+        _ => false,
+    }
+}
+
+/// Runs work on a connection; if the connection turns out closed, it is marked broken
+/// (the pool then drops it instead of handing it out again) and the work runs once more,
+/// on a connection checked to be alive: after a database restart every idle one is dead.
+fn run_with_retry<T, F>(checkout: impl Fn(Acquire) -> Checkout, work: F) -> Result<T>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T> + Clone,
+{
+    let outcome = checkout(Acquire::AsIs).run(work.clone());
+    if connection_lost(&outcome) {
+        tracing::warn!("a database connection had closed; retrying on a live one");
+        return checkout(Acquire::Alive).run(work);
+    }
+    outcome
+}
+
+/// How to take a connection from the pool: as it comes, or tried first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Acquire {
+    AsIs,
+    Alive,
+}
+
+/// Takes a connection; when it must be alive, dead ones are dropped until a live one (or
+/// a new one) comes.
+fn acquire(pool: &PgPool, how: Acquire) -> Result<PooledPg> {
+    let mut conn = pool.get()?;
+    if how == Acquire::Alive {
+        for _ in 0..pool.max_size() {
+            match conn.batch_execute("SELECT 1") {
+                Ok(()) => break,
+                Err(_) => {
+                    mark_broken(&mut conn);
+                    drop(conn);
+                    conn = pool.get()?;
+                }
+            }
+        }
+    }
+    Ok(conn)
+}
+
+/// A connection to run one unit of work on: the request's (kept for its next units of
+/// work) or one of its own.
+enum Checkout {
+    Request(RequestConnection, PgPool, Acquire),
+    Own(PgPool, Acquire),
+}
+
+impl Checkout {
+    fn run<T>(self, work: impl FnOnce(&mut PgConnection) -> Result<T>) -> Result<T> {
+        match self {
+            Checkout::Own(pool, how) => {
+                let mut conn = acquire(&pool, how)?;
+                let outcome = work(&mut conn);
+                if connection_lost(&outcome) {
+                    mark_broken(&mut conn);
+                }
+                outcome
+            }
+            Checkout::Request(held, pool, how) => {
+                let mut held = held.0.lock().unwrap_or_else(PoisonError::into_inner);
+                if how == Acquire::Alive {
+                    held.take();
+                }
+                let conn = match held.as_mut() {
+                    Some(conn) => conn,
+                    None => held.insert(acquire(&pool, how)?),
+                };
+                let outcome = work(conn);
+                if connection_lost(&outcome) {
+                    mark_broken(conn);
+                    held.take();
+                }
+                outcome
+            }
+        }
+    }
+}
+
+/// The pool drops a connection whose transaction manager is in error on its return.
+fn mark_broken(conn: &mut PgConnection) {
+    AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
+}
+
 /// A cloneable handle on the pool. Diesel is blocking, so all work runs on the
 /// blocking thread pool, never on the async executor.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    checkouts: Arc<AtomicU64>,
+}
+
+/// Counts the connections taken from the pool, for tests and operators.
+#[derive(Debug)]
+struct CountCheckouts(Arc<AtomicU64>);
+
+impl diesel::r2d2::HandleEvent for CountCheckouts {
+    fn handle_checkout(&self, _: diesel::r2d2::event::CheckoutEvent) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Every pooled connection gives up on a held lock or a runaway statement instead of
@@ -53,16 +197,20 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for Timeouts {
 impl Db {
     pub fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let manager = ConnectionManager::<PgConnection>::new(settings.database_url.expose_secret());
+        let checkouts = Arc::new(AtomicU64::new(0));
         let pool = Pool::builder()
+            .event_handler(Box::new(CountCheckouts(checkouts.clone())))
             .max_size(settings.database_pool_size)
             .connection_timeout(Duration::from_secs(10))
+            // No `SELECT 1` per checkout: a closed connection shows by its error instead.
+            .test_on_check_out(false)
             .connection_customizer(Box::new(Timeouts {
                 lock_ms: settings.database_lock_timeout_ms,
                 statement_ms: settings.database_statement_timeout_ms,
             }))
             .build(manager)
             .context("cannot open the database connection pool")?;
-        Ok(Self { pool })
+        Ok(Self { pool, checkouts })
     }
 
     /// Like `connect`, but waits for the database to come up, retrying with backoff and
@@ -107,10 +255,15 @@ impl Db {
         &self.pool
     }
 
+    /// Connections taken from the pool so far.
+    pub fn checkouts(&self) -> u64 {
+        self.checkouts.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` in one database transaction on the blocking pool.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(&mut PgConnection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         self.run(move |conn| {
@@ -126,18 +279,26 @@ impl Db {
         .await
     }
 
-    /// Runs `work` with a connection on the blocking pool, without a transaction.
+    /// Runs `work` with a connection on the blocking pool, without a transaction. Should
+    /// the connection turn out closed, `work` runs again on a fresh one: work outside a
+    /// transaction must not mind running twice.
     pub async fn run<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(&mut PgConnection) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
         let pool = self.pool.clone();
         let span = tracing::Span::current();
+        let request = REQUEST_CONNECTION.try_with(Clone::clone).ok();
         actix_web::web::block(move || {
             let _entered = span.enter();
-            let mut conn = pool.get()?;
-            work(&mut conn)
+            run_with_retry(
+                |how| match &request {
+                    Some(held) => Checkout::Request(held.clone(), pool.clone(), how),
+                    None => Checkout::Own(pool.clone(), how),
+                },
+                work,
+            )
         })
         .await
         .map_err(|e| Error::internal(anyhow::anyhow!("blocking task failed: {e}")))?
@@ -166,6 +327,7 @@ impl Db {
         F: FnOnce() -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        release_request_connection();
         actix_web::web::block(work)
             .await
             .map_err(|e| Error::internal(anyhow::anyhow!("blocking task failed: {e}")))?

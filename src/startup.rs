@@ -143,6 +143,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
                     // Responses that may be cached (the stylesheet) say so themselves.
                     .add((actix_web::http::header::CACHE_CONTROL, "no-store")),
             )
+            .wrap(from_fn(app_web::one_connection_per_request))
             .wrap(from_fn(app_web::request_log::log))
             .app_data(
                 actix_web::web::FormConfig::default()

@@ -56,6 +56,35 @@ pub fn find(conn: &mut PgConnection, id: i64) -> QueryResult<User> {
     users::table.find(id).select(User::as_select()).first(conn)
 }
 
+/// A signed-in person in one round trip: the account, the partner they manage (a claimed
+/// role) and, for staff, how many bulk lists wait for approval.
+pub fn find_with_role(
+    conn: &mut PgConnection,
+    id: i64,
+) -> QueryResult<Option<(User, Option<super::partners::Partner>, i64)>> {
+    use super::schema::{bulk_jobs, partner_managers, partners};
+    let waiting = bulk_jobs::table
+        .filter(bulk_jobs::status.eq(super::bulk::PENDING_APPROVAL))
+        .count()
+        .single_value();
+    let found: Option<(User, Option<super::partners::Partner>, Option<i64>)> = users::table
+        .find(id)
+        .left_join(
+            partner_managers::table.on(partner_managers::user_id
+                .eq(users::id)
+                .and(partner_managers::claimed_at.is_not_null())),
+        )
+        .left_join(partners::table.on(partners::id.eq(partner_managers::partner_id)))
+        .select((
+            User::as_select(),
+            Option::<super::partners::Partner>::as_select(),
+            diesel::dsl::case_when(users::is_staff, waiting).otherwise(None::<i64>),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(found.map(|(user, partner, waiting)| (user, partner, waiting.unwrap_or(0))))
+}
+
 pub fn find_by_email(conn: &mut PgConnection, email: &str) -> QueryResult<Option<User>> {
     users::table
         .filter(users::email.eq(email))

@@ -98,12 +98,14 @@ impl PasswordHashing {
     }
 
     pub async fn hash(&self, password: Password) -> Result<String> {
+        crate::db::release_request_connection();
         self.run(move || super::accounts::hash_password(&password))
             .await
     }
 
     /// Whether `password` matches `hash`; against no hash, a dummy one keeps the timing.
     pub async fn verify(&self, password: String, hash: Option<String>) -> Result<bool> {
+        crate::db::release_request_connection();
         self.run(move || {
             let matches = super::accounts::verify_password(
                 &password,

@@ -12,7 +12,7 @@ use super::error::AppError;
 use super::session::TypedSession;
 use crate::db::Db;
 use crate::error::Error;
-use crate::models::partners::{self, Partner};
+use crate::models::partners::Partner;
 use crate::models::users::{self, User};
 use crate::policies::Actor;
 
@@ -62,22 +62,15 @@ async fn fetch_identity(req: &HttpRequest) -> Result<Option<Identity>, AppError>
         .clone();
     let loaded = db
         .run(move |conn| {
-            let user = match users::find(conn, user_id) {
-                Ok(user) => user,
-                Err(diesel::result::Error::NotFound) => return Ok(None),
-                Err(e) => return Err(e.into()),
-            };
-            let partner = partners::managed_by(conn, user.id)?;
-            let bulk_waiting = if user.is_staff {
-                crate::models::bulk::count_pending_approval(conn)?
-            } else {
-                0
-            };
-            Ok(Some(Identity {
-                user,
-                partner,
-                bulk_waiting,
-            }))
+            Ok(
+                users::find_with_role(conn, user_id)?.map(|(user, partner, bulk_waiting)| {
+                    Identity {
+                        user,
+                        partner,
+                        bulk_waiting,
+                    }
+                }),
+            )
         })
         .await?;
     match loaded {

@@ -71,3 +71,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     api::routes(cfg);
     cfg.default_service(web::to(not_found));
 }
+
+/// Serves each request with at most one database connection, taken by its first unit of
+/// work and handed back once the response is ready.
+pub async fn one_connection_per_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    crate::db::with_request_connection(next.call(req)).await
+}

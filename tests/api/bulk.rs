@@ -106,7 +106,7 @@ async fn outcomes(app: &TestApp, id: i64) -> Vec<(i32, Option<String>)> {
 
 async fn count_where<T>(
     app: &TestApp,
-    query: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Send + 'static,
+    query: impl FnOnce(&mut PgConnection) -> QueryResult<T> + Clone + Send + 'static,
 ) -> T
 where
     T: Send + 'static,

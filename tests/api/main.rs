@@ -5,6 +5,7 @@ mod analytics;
 mod api_tokens;
 mod browser;
 mod bulk;
+mod connections;
 mod console;
 mod constraints;
 mod csrf;

@@ -399,6 +399,7 @@ where
             &crate::policies::Actor,
             i64,
         ) -> crate::error::Result<String>
+        + Clone
         + Send
         + 'static,
 {

@@ -51,9 +51,15 @@ where
         .into_iter()
         .map(|job| {
             let (db, barrier) = (db.clone(), barrier.clone());
+            // Run once: the pool's retry after a lost connection does not apply here.
+            let job = Arc::new(std::sync::Mutex::new(Some(job)));
             tokio::spawn(async move {
                 barrier.wait().await;
-                db.transaction(job).await
+                db.transaction(move |conn| {
+                    let job = job.lock().expect("job").take().expect("runs once");
+                    job(conn)
+                })
+                .await
             })
         })
         .collect();

@@ -1,0 +1,66 @@
+//! Database connections per request: one checkout however many units of work a page
+//! runs, no ping on checkout, and a connection closed under the pool replaced without
+//! the visitor noticing.
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use reqwest::StatusCode;
+
+use crate::hardening::signed_in_manager;
+use crate::helpers::{admin_url, spawn_app};
+use crate::journey::setup;
+
+#[tokio::test]
+async fn a_page_takes_one_connection_however_many_units_of_work_it_runs() {
+    let app = spawn_app().await;
+    setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    // Each loads the signed-in person, then the page's own data in one or more steps.
+    for path in [
+        "/partner/acme",
+        "/partner/acme/analytics?period=30",
+        "/account",
+    ] {
+        let before = app.db.checkouts();
+        let page = manager.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(app.db.checkouts() - before, 1, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_closed_under_the_pool_is_replaced_and_the_page_still_answers() {
+    let app = spawn_app().await;
+    setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    assert_eq!(manager.get("/partner/acme").await.status, StatusCode::OK);
+    // Every idle connection of the pool is closed by the server, as a restart would.
+    let database = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_string();
+    let mut admin = PgConnection::establish(&admin_url()).unwrap();
+    #[derive(QueryableByName)]
+    struct Ended {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        ended: bool,
+    }
+    let ended: Vec<Ended> = diesel::sql_query(
+        "SELECT pg_terminate_backend(pid) AS ended FROM pg_stat_activity
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind::<Text, _>(&database)
+    .load(&mut admin)
+    .unwrap();
+    assert!(ended.iter().any(|e| e.ended), "no connection was open");
+    for _ in 0..3 {
+        let page = manager.get("/partner/acme").await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        page.assert_contains("Sales Academy");
+    }
+}
