@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 
 use super::schema::{audit_entries, users};
-use super::{PageRequest, Paginate, Paginated};
+use super::{PageRequest, Paginated};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = audit_entries)]
@@ -117,10 +117,25 @@ pub fn list(
     filter: &AuditFilter,
     page: PageRequest,
 ) -> QueryResult<Paginated<AuditRow>> {
-    filtered(filter)
-        .order((audit_entries::occurred_at.desc(), audit_entries::id.desc()))
-        .paginate(page)
-        .load_page(conn)
+    super::keyset_page(conn, || filtered(filter), &LIST_ORDER, page)
+}
+
+/// Newest first.
+const LIST_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("audit_entries.occurred_at", super::KeyKind::Time),
+        ("audit_entries.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for AuditRow {
+    fn key(&self) -> Vec<String> {
+        vec![
+            super::time_key(self.entry.occurred_at),
+            self.entry.id.to_string(),
+        ]
+    }
 }
 
 /// The entries a filter keeps after the entry `after_id`, oldest first: exports read

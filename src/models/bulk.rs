@@ -5,7 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::schema::{bulk_job_rows, bulk_jobs, catalogs};
-use super::{PageRequest, Paginate, Paginated};
+use super::{PageRequest, Paginated};
 
 /// The states of a bulk job (the table's check constraint allows only these).
 pub const DRAFT: &str = "draft";
@@ -540,34 +540,47 @@ pub fn search(
     partner_id: Option<i64>,
     page: PageRequest,
 ) -> QueryResult<Paginated<BulkJobRow>> {
-    let mut query = bulk_jobs::table
-        .inner_join(catalogs::table)
-        .filter(bulk_jobs::status.ne(DRAFT))
-        .select((BulkJob::as_select(), catalogs::name, catalogs::partner_id))
-        .into_boxed();
-    if let Some(catalog_id) = catalog_id {
-        query = query.filter(bulk_jobs::catalog_id.eq(catalog_id));
+    let query = || {
+        let mut query = bulk_jobs::table
+            .inner_join(catalogs::table)
+            .filter(bulk_jobs::status.ne(DRAFT))
+            .select((BulkJob::as_select(), catalogs::name, catalogs::partner_id))
+            .into_boxed();
+        if let Some(catalog_id) = catalog_id {
+            query = query.filter(bulk_jobs::catalog_id.eq(catalog_id));
+        }
+        if let Some(status) = status {
+            query = query.filter(bulk_jobs::status.eq(status.to_string()));
+        }
+        if let Some(partner_id) = partner_id {
+            query = query.filter(catalogs::partner_id.eq(partner_id));
+        }
+        query
+    };
+    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+}
+
+/// Latest submitted first, then lists never submitted.
+const SEARCH_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        (
+            "COALESCE(bulk_jobs.submitted_at, '-infinity'::timestamptz)",
+            super::KeyKind::Time,
+        ),
+        ("bulk_jobs.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for BulkJobRow {
+    fn key(&self) -> Vec<String> {
+        vec![
+            self.job
+                .submitted_at
+                .map_or_else(|| "-infinity".to_string(), super::time_key),
+            self.job.id.to_string(),
+        ]
     }
-    if let Some(status) = status {
-        query = query.filter(bulk_jobs::status.eq(status.to_string()));
-    }
-    if let Some(partner_id) = partner_id {
-        query = query.filter(catalogs::partner_id.eq(partner_id));
-    }
-    query
-        .order((
-            bulk_jobs::submitted_at.desc().nulls_last(),
-            bulk_jobs::id.desc(),
-        ))
-        .paginate(page)
-        .load_page(conn)
-        .map(|page| {
-            page.map(|(job, catalog_name, partner_id)| BulkJobRow {
-                job,
-                catalog_name,
-                partner_id,
-            })
-        })
 }
 
 /// One person's previews of a catalog that were never submitted, newest first.

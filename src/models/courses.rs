@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::{courses, organisations, shared_pool_courses};
-use super::{PageRequest, Paginate, Paginated, contains_pattern};
+use super::{PageRequest, Paginated, contains_pattern};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Serialize)]
 #[diesel(table_name = courses)]
@@ -97,23 +97,38 @@ pub fn search(
     shared_only: bool,
     page: PageRequest,
 ) -> QueryResult<Paginated<CourseRow>> {
-    let mut query = courses::table
-        .inner_join(organisations::table)
-        .left_join(shared_pool_courses::table)
-        .select(CourseRow::as_select())
-        .into_boxed();
-    if !search.trim().is_empty() {
-        let pattern = contains_pattern(search);
-        query = query.filter(
-            courses::key
-                .ilike(pattern.clone())
-                .or(courses::title.ilike(pattern)),
-        );
+    let query = || {
+        let mut query = courses::table
+            .inner_join(organisations::table)
+            .left_join(shared_pool_courses::table)
+            .select(CourseRow::as_select())
+            .into_boxed();
+        if !search.trim().is_empty() {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                courses::key
+                    .ilike(pattern.clone())
+                    .or(courses::title.ilike(pattern)),
+            );
+        }
+        if shared_only {
+            query = query.filter(shared_pool_courses::course_id.nullable().is_not_null());
+        }
+        query
+    };
+    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+}
+
+/// By course key (unique).
+const SEARCH_ORDER: super::SortKey = super::SortKey {
+    columns: &[("courses.key", super::KeyKind::Text)],
+    descending: false,
+};
+
+impl super::Keyed for CourseRow {
+    fn key(&self) -> Vec<String> {
+        vec![self.course.key.clone()]
     }
-    if shared_only {
-        query = query.filter(shared_pool_courses::course_id.nullable().is_not_null());
-    }
-    query.order(courses::key).paginate(page).load_page(conn)
 }
 
 pub fn is_in_shared_pool(conn: &mut PgConnection, course_id: i64) -> QueryResult<bool> {

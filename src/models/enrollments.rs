@@ -204,6 +204,24 @@ pub struct LicenceRow {
     pub owner_catalog: String,
 }
 
+/// Latest change first.
+const LICENCE_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("licences.updated_at", super::KeyKind::Time),
+        ("licences.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for LicenceRow {
+    fn key(&self) -> Vec<String> {
+        vec![
+            super::time_key(self.licence.updated_at),
+            self.licence.id.to_string(),
+        ]
+    }
+}
+
 pub fn list_owned_by_catalog(
     conn: &mut PgConnection,
     catalog_id: i64,
@@ -211,25 +229,24 @@ pub fn list_owned_by_catalog(
     active: Option<bool>,
     page: super::PageRequest,
 ) -> QueryResult<super::Paginated<LicenceRow>> {
-    use super::Paginate;
     use super::schema::{catalogs, users};
-    let mut query = licences::table
-        .inner_join(users::table)
-        .inner_join(courses::table)
-        .inner_join(catalogs::table)
-        .filter(licences::catalog_id.eq(catalog_id))
-        .select(LicenceRow::as_select())
-        .into_boxed();
-    if let Some(course_id) = course_id {
-        query = query.filter(licences::course_id.eq(course_id));
-    }
-    if let Some(active) = active {
-        query = query.filter(licences::is_active.eq(active));
-    }
-    query
-        .order((licences::updated_at.desc(), licences::id.desc()))
-        .paginate(page)
-        .load_page(conn)
+    let query = || {
+        let mut query = licences::table
+            .inner_join(users::table)
+            .inner_join(courses::table)
+            .inner_join(catalogs::table)
+            .filter(licences::catalog_id.eq(catalog_id))
+            .select(LicenceRow::as_select())
+            .into_boxed();
+        if let Some(course_id) = course_id {
+            query = query.filter(licences::course_id.eq(course_id));
+        }
+        if let Some(active) = active {
+            query = query.filter(licences::is_active.eq(active));
+        }
+        query
+    };
+    super::keyset_page(conn, query, &LICENCE_ORDER, page)
 }
 
 pub fn licence_batch_after(

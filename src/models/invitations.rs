@@ -230,6 +230,21 @@ pub struct InvitationFilter {
     pub search: String,
 }
 
+/// Newest first.
+const LIST_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("invitations.invited_at", super::KeyKind::Time),
+        ("invitations.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for Invitation {
+    fn key(&self) -> Vec<String> {
+        vec![super::time_key(self.invited_at), self.id.to_string()]
+    }
+}
+
 pub fn list_for_catalog(
     conn: &mut PgConnection,
     catalog_id: i64,
@@ -237,24 +252,22 @@ pub fn list_for_catalog(
     now: DateTime<Utc>,
     page: super::PageRequest,
 ) -> QueryResult<super::Paginated<Invitation>> {
-    use super::Paginate;
-    let mut query = with_status(
-        invitations::table
-            .filter(invitations::catalog_id.eq(catalog_id))
-            .into_boxed(),
-        filter.status,
-        now,
-    );
-    if !filter.search.trim().is_empty() {
-        query = query.filter(
-            invitations::email.ilike(super::contains_pattern(&filter.search.to_lowercase())),
+    let query = || {
+        let mut query = with_status(
+            invitations::table
+                .filter(invitations::catalog_id.eq(catalog_id))
+                .into_boxed(),
+            filter.status,
+            now,
         );
-    }
-    query
-        .select(Invitation::as_select())
-        .order((invitations::invited_at.desc(), invitations::id.desc()))
-        .paginate(page)
-        .load_page(conn)
+        if !filter.search.trim().is_empty() {
+            query = query.filter(
+                invitations::email.ilike(super::contains_pattern(&filter.search.to_lowercase())),
+            );
+        }
+        query.select(Invitation::as_select())
+    };
+    super::keyset_page(conn, query, &LIST_ORDER, page)
 }
 
 /// A catalog's invitations (of one status, if given) by id after `after_id`.

@@ -141,31 +141,45 @@ pub fn list_for_catalog(
     search: &str,
     page: super::PageRequest,
 ) -> QueryResult<super::Paginated<LearnerRow>> {
-    use super::Paginate;
     use super::schema::users;
-    let mut query = catalog_learners::table
-        .inner_join(users::table)
-        .filter(catalog_learners::catalog_id.eq(catalog_id))
-        .select(LearnerRow::as_select())
-        .into_boxed();
-    if let Some(active) = active {
-        query = query.filter(catalog_learners::is_active.eq(active));
+    let query = || {
+        let mut query = catalog_learners::table
+            .inner_join(users::table)
+            .filter(catalog_learners::catalog_id.eq(catalog_id))
+            .select(LearnerRow::as_select())
+            .into_boxed();
+        if let Some(active) = active {
+            query = query.filter(catalog_learners::is_active.eq(active));
+        }
+        if !search.trim().is_empty() {
+            let pattern = super::contains_pattern(search);
+            query = query.filter(
+                users::email
+                    .ilike(pattern.clone())
+                    .or(users::full_name.ilike(pattern)),
+            );
+        }
+        query
+    };
+    super::keyset_page(conn, query, &LIST_ORDER, page)
+}
+
+/// Latest joined first.
+const LIST_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("catalog_learners.joined_at", super::KeyKind::Time),
+        ("catalog_learners.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for LearnerRow {
+    fn key(&self) -> Vec<String> {
+        vec![
+            super::time_key(self.learner.joined_at),
+            self.learner.id.to_string(),
+        ]
     }
-    if !search.trim().is_empty() {
-        let pattern = super::contains_pattern(search);
-        query = query.filter(
-            users::email
-                .ilike(pattern.clone())
-                .or(users::full_name.ilike(pattern)),
-        );
-    }
-    query
-        .order((
-            catalog_learners::joined_at.desc(),
-            catalog_learners::id.desc(),
-        ))
-        .paginate(page)
-        .load_page(conn)
 }
 
 pub fn batch_after(

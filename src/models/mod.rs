@@ -22,21 +22,39 @@ pub mod sign_in_attempts;
 pub mod users;
 pub mod xapi;
 
+use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::*;
-use diesel::sql_types::BigInt;
+use diesel::query_dsl::LoadQuery;
+use diesel::sql_types::{BigInt, Bool};
 
 pub const DEFAULT_PER_PAGE: i64 = 25;
 pub const MAX_PER_PAGE: i64 = 100;
 /// Page numbers beyond this are read as this one (and show as empty).
 pub const MAX_PAGE: i64 = 1_000_000;
 
-/// A requested page: 1-based, with a bounded size.
-#[derive(Debug, Clone, Copy)]
+/// Where a requested page starts: keyset pagination, so that a page deep in a list costs
+/// what the first one does. A page is found from the sort key of the entry next to it
+/// (carried in the page links), never by skipping entries with `OFFSET`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Position {
+    #[default]
+    First,
+    /// The entries after the one with this sort key.
+    After(Vec<String>),
+    /// The entries before the one with this sort key.
+    Before(Vec<String>),
+    Last,
+}
+
+/// A requested page: where it starts, its size, and its number as the links counted it
+/// (shown only; the position finds the entries).
+#[derive(Debug, Clone)]
 pub struct PageRequest {
     pub page: i64,
     pub per_page: i64,
+    pub position: Position,
 }
 
 impl PageRequest {
@@ -44,11 +62,18 @@ impl PageRequest {
         Self {
             page: page.unwrap_or(1).clamp(1, MAX_PAGE),
             per_page: per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE),
+            position: Position::First,
         }
     }
 
-    pub fn offset(&self) -> i64 {
-        (self.page - 1).saturating_mul(self.per_page)
+    /// The same request starting at `position` (the first page is page 1 whatever the
+    /// number said).
+    pub fn at(mut self, position: Position) -> Self {
+        if position == Position::First {
+            self.page = 1;
+        }
+        self.position = position;
+        self
     }
 }
 
@@ -62,21 +87,34 @@ impl Default for PageRequest {
 #[derive(Debug, Clone)]
 pub struct Paginated<T> {
     pub items: Vec<T>,
-    pub page: i64,
+    /// The page's number, when known (a last page reached without an exact total is not).
+    pub page: Option<i64>,
     pub per_page: i64,
     pub total: i64,
     /// The list holds more than `total` entries: counting stopped there.
     pub total_is_lower_bound: bool,
+    /// Sort keys of the first and last entries, for the previous and next pages' links.
+    pub first_key: Option<Vec<String>>,
+    pub last_key: Option<Vec<String>>,
+    pub has_previous: bool,
+    pub has_next: bool,
+    /// A page past the end of the list was asked for (a stale link): it is empty.
+    pub past_the_end: bool,
 }
 
 impl<T> Paginated<T> {
     pub fn empty(request: PageRequest) -> Self {
         Self {
             items: Vec::new(),
-            page: request.page,
+            page: Some(request.page),
             per_page: request.per_page,
             total: 0,
             total_is_lower_bound: false,
+            first_key: None,
+            last_key: None,
+            has_previous: false,
+            has_next: false,
+            past_the_end: false,
         }
     }
 
@@ -86,69 +124,237 @@ impl<T> Paginated<T> {
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paginated<U> {
-        Paginated {
-            items: self.items.into_iter().map(f).collect(),
+        let Ok(page) = self.try_with_items(|items| {
+            Ok::<_, std::convert::Infallible>(items.into_iter().map(f).collect())
+        });
+        page
+    }
+
+    /// The same page with its items replaced (the page links keep their keys).
+    pub fn try_with_items<U, E>(
+        self,
+        f: impl FnOnce(Vec<T>) -> Result<Vec<U>, E>,
+    ) -> Result<Paginated<U>, E> {
+        Ok(Paginated {
+            items: f(self.items)?,
             page: self.page,
             per_page: self.per_page,
             total: self.total,
             total_is_lower_bound: self.total_is_lower_bound,
+            first_key: self.first_key,
+            last_key: self.last_key,
+            has_previous: self.has_previous,
+            has_next: self.has_next,
+            past_the_end: self.past_the_end,
+        })
+    }
+}
+
+/// The type of one column of a sort key, which its values in links are read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    Int,
+    Time,
+    Text,
+}
+
+impl KeyKind {
+    fn cast(self) -> &'static str {
+        match self {
+            KeyKind::Int => "bigint",
+            KeyKind::Time => "timestamptz",
+            KeyKind::Text => "text",
+        }
+    }
+
+    /// A value from a link that this type can read (`-infinity` stands for a missing time).
+    fn reads(self, value: &str) -> bool {
+        match self {
+            KeyKind::Int => value.parse::<i64>().is_ok(),
+            KeyKind::Time => value == "-infinity" || DateTime::parse_from_rfc3339(value).is_ok(),
+            KeyKind::Text => !value.contains('\0'),
         }
     }
 }
 
-/// A query to be read one page at a time. The page is one `LIMIT … OFFSET` query that
-/// can walk an index in order; the total is a separate `COUNT(*)`, run only when the page
-/// does not already tell it (a short page is the last one).
+/// How a list is sorted: SQL expressions (unique together, in one direction) and their
+/// types. An index on them in this order serves every page.
 #[derive(Debug, Clone, Copy)]
-pub struct PaginatedQuery<T> {
-    query: T,
-    page: i64,
-    per_page: i64,
-    offset: i64,
+pub struct SortKey {
+    pub columns: &'static [(&'static str, KeyKind)],
+    pub descending: bool,
 }
 
-pub trait Paginate: Sized {
-    fn paginate(self, request: PageRequest) -> PaginatedQuery<Self>;
-}
+impl SortKey {
+    fn order(&self, reversed: bool) -> String {
+        let direction = if self.descending != reversed {
+            " DESC"
+        } else {
+            " ASC"
+        };
+        self.columns
+            .iter()
+            .map(|(sql, _)| format!("{sql}{direction}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 
-impl<T> Paginate for T {
-    fn paginate(self, request: PageRequest) -> PaginatedQuery<Self> {
-        PaginatedQuery {
-            query: self,
-            page: request.page,
-            per_page: request.per_page,
-            offset: request.offset(),
+    /// `(a, b) < ($1::t, $2::u)`: the entries after `key` in the given direction.
+    fn beyond(&self, key: &[String], reversed: bool) -> Beyond {
+        Beyond {
+            columns: self.columns,
+            values: key.to_vec(),
+            op: if self.descending != reversed {
+                " < "
+            } else {
+                " > "
+            },
         }
+    }
+
+    /// Whether a key from a link fits this sort key.
+    fn reads(&self, key: &[String]) -> bool {
+        key.len() == self.columns.len()
+            && self
+                .columns
+                .iter()
+                .zip(key)
+                .all(|((_, kind), value)| kind.reads(value))
     }
 }
 
-/// `query LIMIT n OFFSET m`, borrowing the query so it can also be counted.
-pub struct PageOf<'q, T> {
-    query: &'q T,
-    limit: i64,
-    offset: i64,
+/// The condition that keeps the entries beyond a sort key, its values bound as text and
+/// cast to their columns' types.
+#[derive(Debug, Clone)]
+pub struct Beyond {
+    columns: &'static [(&'static str, KeyKind)],
+    values: Vec<String>,
+    op: &'static str,
 }
 
-impl<T: Query> Query for PageOf<'_, T> {
-    type SqlType = T::SqlType;
+impl diesel::expression::Expression for Beyond {
+    type SqlType = Bool;
 }
 
-impl<T> QueryId for PageOf<'_, T> {
+impl<QS> diesel::expression::AppearsOnTable<QS> for Beyond {}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for Beyond {}
+
+impl diesel::expression::ValidGrouping<()> for Beyond {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl QueryId for Beyond {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<T> RunQueryDsl<PgConnection> for PageOf<'_, T> {}
-
-impl<T: QueryFragment<Pg>> QueryFragment<Pg> for PageOf<'_, T> {
+impl QueryFragment<Pg> for Beyond {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        self.query.walk_ast(out.reborrow())?;
-        out.push_sql(" LIMIT ");
-        out.push_bind_param::<BigInt, _>(&self.limit)?;
-        out.push_sql(" OFFSET ");
-        out.push_bind_param::<BigInt, _>(&self.offset)?;
+        out.push_sql("(");
+        for (i, (sql, _)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_sql(sql);
+        }
+        out.push_sql(")");
+        out.push_sql(self.op);
+        out.push_sql("(");
+        for (i, ((_, kind), value)) in self.columns.iter().zip(&self.values).enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<diesel::sql_types::Text, _>(value)?;
+            out.push_sql("::");
+            out.push_sql(kind.cast());
+        }
+        out.push_sql(")");
         Ok(())
     }
+}
+
+/// A row of a list, with its sort key as it goes into links.
+pub trait Keyed {
+    fn key(&self) -> Vec<String>;
+}
+
+/// A time as a sort-key value: to the microsecond, as PostgreSQL keeps it.
+pub fn time_key(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Reads one page of the list that `query` builds (filtered, unsorted), sorted by `key`,
+/// and counts the list up to `COUNT_CAP`.
+pub fn keyset_page<'a, Q, U>(
+    conn: &mut PgConnection,
+    query: impl Fn() -> Q,
+    key: &SortKey,
+    request: PageRequest,
+) -> QueryResult<Paginated<U>>
+where
+    U: Keyed,
+    Q: diesel::query_dsl::methods::FilterDsl<Beyond, Output = Q>
+        + diesel::query_dsl::methods::OrderDsl<diesel::expression::SqlLiteral<BigInt>, Output = Q>
+        + diesel::query_dsl::methods::LimitDsl<Output = Q>
+        + LoadQuery<'a, PgConnection, U>
+        + QueryFragment<Pg>,
+{
+    let per_page = request.per_page;
+    // A key that does not fit (an edited link) starts from the first page.
+    let position = match request.position {
+        Position::After(k) | Position::Before(k) if !key.reads(&k) => Position::First,
+        other => other,
+    };
+    let reversed = matches!(position, Position::Before(_) | Position::Last);
+    use diesel::query_dsl::methods::{FilterDsl, LimitDsl, OrderDsl};
+    let mut page = query();
+    match &position {
+        Position::After(k) => page = FilterDsl::filter(page, key.beyond(k, false)),
+        Position::Before(k) => page = FilterDsl::filter(page, key.beyond(k, true)),
+        Position::First | Position::Last => {}
+    }
+    let page = OrderDsl::order(page, diesel::dsl::sql::<BigInt>(&key.order(reversed)));
+    let mut items: Vec<U> = LimitDsl::limit(page, per_page + 1).load(conn)?;
+    let more = items.len() as i64 > per_page;
+    items.truncate(per_page as usize);
+    if reversed {
+        items.reverse();
+    }
+    let counted: i64 = CountOf {
+        query: &query(),
+        cap: COUNT_CAP + 1,
+    }
+    .get_result::<i64>(conn)?;
+    let (total, total_is_lower_bound) = (counted.min(COUNT_CAP), counted > COUNT_CAP);
+    let (has_previous, has_next) = match position {
+        Position::First => (false, more),
+        Position::After(_) => (true, more),
+        Position::Before(_) => (more, true),
+        Position::Last => (more, false),
+    };
+    let past_the_end = items.is_empty() && position != Position::First;
+    let exact_pages = (!total_is_lower_bound)
+        .then(|| (total.saturating_add(per_page - 1) / per_page.max(1)).max(1));
+    let page_number = match position {
+        Position::First => Some(1),
+        // Nothing before it: whatever the link said, this is the first page.
+        Position::Before(_) if !has_previous => Some(1),
+        Position::Last => exact_pages,
+        _ => Some(request.page),
+    };
+    Ok(Paginated {
+        first_key: items.first().map(Keyed::key),
+        last_key: items.last().map(Keyed::key),
+        items,
+        page: page_number,
+        per_page,
+        total,
+        total_is_lower_bound,
+        has_previous: has_previous && !past_the_end,
+        has_next: has_next && !past_the_end,
+        past_the_end,
+    })
 }
 
 /// Lists count their entries exactly up to this many; beyond it the pager says "more
@@ -181,42 +387,6 @@ impl<T: QueryFragment<Pg>> QueryFragment<Pg> for CountOf<'_, T> {
         out.push_bind_param::<BigInt, _>(&self.cap)?;
         out.push_sql(") t");
         Ok(())
-    }
-}
-
-impl<T: Query + QueryFragment<Pg>> PaginatedQuery<T> {
-    pub fn load_page<U>(self, conn: &mut PgConnection) -> QueryResult<Paginated<U>>
-    where
-        for<'q> PageOf<'q, T>: diesel::query_dsl::LoadQuery<'q, PgConnection, U>,
-    {
-        let (page, per_page, offset) = (self.page, self.per_page, self.offset);
-        let items: Vec<U> = PageOf {
-            query: &self.query,
-            limit: per_page,
-            offset,
-        }
-        .load(conn)?;
-        let count = items.len() as i64;
-        let seen = offset.saturating_add(count);
-        let (total, total_is_lower_bound) = if (count > 0 || offset == 0) && count < per_page {
-            (seen, false)
-        } else if count == per_page && seen >= COUNT_CAP {
-            (seen, true)
-        } else {
-            let counted: i64 = CountOf {
-                query: &self.query,
-                cap: COUNT_CAP + 1,
-            }
-            .get_result(conn)?;
-            (counted.min(COUNT_CAP), counted > COUNT_CAP)
-        };
-        Ok(Paginated {
-            items,
-            page,
-            per_page,
-            total,
-            total_is_lower_bound,
-        })
     }
 }
 

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::organisations;
-use super::{PageRequest, Paginate, Paginated, contains_pattern};
+use super::{PageRequest, Paginated, contains_pattern};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Serialize)]
 #[diesel(table_name = organisations)]
@@ -70,19 +70,34 @@ pub fn search(
     search: &str,
     page: PageRequest,
 ) -> QueryResult<Paginated<Organisation>> {
-    let mut query = organisations::table
-        .select(Organisation::as_select())
-        .into_boxed();
-    if !search.trim().is_empty() {
-        let pattern = contains_pattern(search);
-        query = query.filter(
-            organisations::short_name
-                .ilike(pattern.clone())
-                .or(organisations::name.ilike(pattern)),
-        );
+    let query = || {
+        let mut query = organisations::table
+            .select(Organisation::as_select())
+            .into_boxed();
+        if !search.trim().is_empty() {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                organisations::short_name
+                    .ilike(pattern.clone())
+                    .or(organisations::name.ilike(pattern)),
+            );
+        }
+        query
+    };
+    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+}
+
+/// By short name (with the id, should two ever read alike).
+const SEARCH_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("organisations.short_name", super::KeyKind::Text),
+        ("organisations.id", super::KeyKind::Int),
+    ],
+    descending: false,
+};
+
+impl super::Keyed for Organisation {
+    fn key(&self) -> Vec<String> {
+        vec![self.short_name.clone(), self.id.to_string()]
     }
-    query
-        .order(organisations::short_name)
-        .paginate(page)
-        .load_page(conn)
 }

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::outbound_emails;
-use super::{PageRequest, Paginate, Paginated, contains_pattern};
+use super::{PageRequest, Paginated, contains_pattern};
 
 /// The states of an outbound email (the table's check constraint allows only these).
 pub const QUEUED: &str = "queued";
@@ -100,22 +100,34 @@ pub fn search(
     recipient: &str,
     page: PageRequest,
 ) -> QueryResult<Paginated<OutboundEmailSummary>> {
-    let mut query = outbound_emails::table
-        .select(OutboundEmailSummary::as_select())
-        .into_boxed();
-    if let Some(status) = status {
-        query = query.filter(outbound_emails::status.eq(status.to_string()));
+    let query = || {
+        let mut query = outbound_emails::table
+            .select(OutboundEmailSummary::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(outbound_emails::status.eq(status.to_string()));
+        }
+        if !recipient.trim().is_empty() {
+            query = query.filter(outbound_emails::to_address.ilike(contains_pattern(recipient)));
+        }
+        query
+    };
+    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+}
+
+/// Newest first.
+const SEARCH_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("outbound_emails.created_at", super::KeyKind::Time),
+        ("outbound_emails.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for OutboundEmailSummary {
+    fn key(&self) -> Vec<String> {
+        vec![super::time_key(self.created_at), self.id.to_string()]
     }
-    if !recipient.trim().is_empty() {
-        query = query.filter(outbound_emails::to_address.ilike(contains_pattern(recipient)));
-    }
-    query
-        .order((
-            outbound_emails::created_at.desc(),
-            outbound_emails::id.desc(),
-        ))
-        .paginate(page)
-        .load_page(conn)
 }
 
 /// Whether an email of this kind went (or waits to go) to the address since `since`.

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::schema::{organisations, partner_managers, partners, users};
 use super::users::User;
-use super::{PageRequest, Paginate, Paginated, contains_pattern};
+use super::{PageRequest, Paginated, contains_pattern};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable, Serialize)]
 #[diesel(table_name = partners)]
@@ -87,20 +87,38 @@ pub fn search(
     search: &str,
     page: PageRequest,
 ) -> QueryResult<Paginated<PartnerRow>> {
-    let mut query = partners::table
-        .inner_join(organisations::table)
-        .select(PartnerRow::as_select())
-        .into_boxed();
-    if !search.trim().is_empty() {
-        let pattern = contains_pattern(search);
-        query = query.filter(
-            partners::code
-                .ilike(pattern.clone())
-                .or(partners::name.ilike(pattern.clone()))
-                .or(organisations::short_name.ilike(pattern)),
-        );
+    let query = || {
+        let mut query = partners::table
+            .inner_join(organisations::table)
+            .select(PartnerRow::as_select())
+            .into_boxed();
+        if !search.trim().is_empty() {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                partners::code
+                    .ilike(pattern.clone())
+                    .or(partners::name.ilike(pattern.clone()))
+                    .or(organisations::short_name.ilike(pattern)),
+            );
+        }
+        query
+    };
+    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+}
+
+/// By name (the id parts equal names).
+const SEARCH_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("partners.name", super::KeyKind::Text),
+        ("partners.id", super::KeyKind::Int),
+    ],
+    descending: false,
+};
+
+impl super::Keyed for PartnerRow {
+    fn key(&self) -> Vec<String> {
+        vec![self.partner.name.clone(), self.partner.id.to_string()]
     }
-    query.order(partners::name).paginate(page).load_page(conn)
 }
 
 /// Serialises the counting of a partner's recent invitation emails with sending more.

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 
 use super::schema::{external_identities, pending_enrollments, users};
-use super::{PageRequest, Paginate, Paginated};
+use super::{PageRequest, Paginated};
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable, Identifiable)]
 #[diesel(table_name = pending_enrollments)]
@@ -259,15 +259,31 @@ pub fn list_for_catalog(
     page: PageRequest,
 ) -> QueryResult<Paginated<PendingEnrollment>> {
     use pending_enrollments as p;
-    with_status(
-        p::table.filter(p::catalog_id.eq(catalog_id)).into_boxed(),
-        status,
-        Utc::now(),
-    )
-    .select(PendingEnrollment::as_select())
-    .order((p::created_at.desc(), p::id.desc()))
-    .paginate(page)
-    .load_page(conn)
+    let now = Utc::now();
+    let query = || {
+        with_status(
+            p::table.filter(p::catalog_id.eq(catalog_id)).into_boxed(),
+            status,
+            now,
+        )
+        .select(PendingEnrollment::as_select())
+    };
+    super::keyset_page(conn, query, &LIST_ORDER, page)
+}
+
+/// Newest first.
+const LIST_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("pending_enrollments.created_at", super::KeyKind::Time),
+        ("pending_enrollments.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for PendingEnrollment {
+    fn key(&self) -> Vec<String> {
+        vec![super::time_key(self.created_at), self.id.to_string()]
+    }
 }
 
 /// A catalog's pre-enrolments (of one status, if given) by id after `after_id`.

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::{external_identities, user_tokens, users};
-use super::{PageRequest, Paginate, Paginated, contains_pattern};
+use super::{PageRequest, Paginated, contains_pattern};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = users)]
@@ -106,19 +106,34 @@ pub fn search(
     search: &str,
     page: PageRequest,
 ) -> QueryResult<Paginated<User>> {
-    let mut query = users::table.select(User::as_select()).into_boxed();
-    if !search.trim().is_empty() {
-        let pattern = contains_pattern(search);
-        query = query.filter(
-            users::email
-                .ilike(pattern.clone())
-                .or(users::full_name.ilike(pattern)),
-        );
+    let query = || {
+        let mut query = users::table.select(User::as_select()).into_boxed();
+        if !search.trim().is_empty() {
+            let pattern = contains_pattern(search);
+            query = query.filter(
+                users::email
+                    .ilike(pattern.clone())
+                    .or(users::full_name.ilike(pattern)),
+            );
+        }
+        query
+    };
+    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+}
+
+/// Newest first.
+const SEARCH_ORDER: super::SortKey = super::SortKey {
+    columns: &[
+        ("users.created_at", super::KeyKind::Time),
+        ("users.id", super::KeyKind::Int),
+    ],
+    descending: true,
+};
+
+impl super::Keyed for User {
+    fn key(&self) -> Vec<String> {
+        vec![super::time_key(self.created_at), self.id.to_string()]
     }
-    query
-        .order((users::created_at.desc(), users::id.desc()))
-        .paginate(page)
-        .load_page(conn)
 }
 
 pub fn set_staff(conn: &mut PgConnection, id: i64, is_staff: bool) -> QueryResult<User> {

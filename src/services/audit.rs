@@ -344,20 +344,7 @@ pub fn described_page(
     conn: &mut PgConnection,
     rows: crate::models::Paginated<crate::models::audit::AuditRow>,
 ) -> Result<crate::models::Paginated<AuditLine>> {
-    let crate::models::Paginated {
-        items,
-        page,
-        per_page,
-        total,
-        total_is_lower_bound,
-    } = rows;
-    Ok(crate::models::Paginated {
-        items: describe(conn, items)?,
-        page,
-        per_page,
-        total,
-        total_is_lower_bound,
-    })
+    rows.try_with_items(|items| describe(conn, items))
 }
 
 /// Every action the services record, grouped as the filters list them.

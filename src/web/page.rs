@@ -11,7 +11,7 @@ use askama::Template;
 use super::auth::{Identity, load_identity};
 use super::error::AppError;
 use super::session::{Flash, TypedSession};
-use crate::models::Paginated;
+use crate::models::{Paginated, Position};
 
 #[derive(Debug, Clone)]
 pub struct NavUser {
@@ -137,53 +137,130 @@ pub fn see_other(location: &str) -> HttpResponse {
         .finish()
 }
 
-/// Links to the previous and next pages of a list, keeping its filters.
+/// Where a list page starts, read from its link (`after`, `before` or `last`); a part
+/// that cannot be read starts the list from its first page.
+#[derive(Debug, Clone, Default)]
+pub struct ListPosition(pub Position);
+
+impl ListPosition {
+    pub fn from_query(query: &str) -> Self {
+        let key = |value: &str| serde_json::from_str::<Vec<String>>(value).ok();
+        let mut position = Position::First;
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            match name.as_ref() {
+                "after" => {
+                    if let Some(k) = key(&value) {
+                        position = Position::After(k);
+                    }
+                }
+                "before" => {
+                    if let Some(k) = key(&value) {
+                        position = Position::Before(k);
+                    }
+                }
+                "last" if value == "1" => position = Position::Last,
+                _ => {}
+            }
+        }
+        Self(position)
+    }
+}
+
+impl FromRequest for ListPosition {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Self::from_query(req.query_string())))
+    }
+}
+
+/// Links to the first, previous, next and last pages of a list, keeping its filters.
 #[derive(Debug, Clone)]
 pub struct Pager {
-    pub page: i64,
-    pub total_pages: i64,
-    pub total: i64,
-    pub total_is_lower_bound: bool,
+    /// Where the list stands: "Page 3 of 12 · 290 in all", "Last page · more than 1000 in all".
+    pub label: String,
+    pub past_the_end: bool,
     pub first_url: Option<String>,
     pub prev_url: Option<String>,
     pub next_url: Option<String>,
-    /// None when the total is uncounted, or on the last page.
     pub last_url: Option<String>,
 }
 
 impl Pager {
-    /// Past the last page (a stale link, or a typed number): the page says so.
-    pub fn is_past_the_end(&self) -> bool {
-        !self.total_is_lower_bound && self.page > self.total_pages
+    /// Whether the list spans more than this page (or a stale link missed it).
+    pub fn has_pages(&self) -> bool {
+        self.first_url.is_some() || self.next_url.is_some() || self.past_the_end
     }
 
     pub fn new<T>(list: &Paginated<T>, base_path: &str, filters: &[(&str, &str)]) -> Self {
-        let url_for = |page: i64| {
+        let url_for = |position: &[(&str, String)]| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
             for (key, value) in filters {
                 if !value.is_empty() {
                     query.append_pair(key, value);
                 }
             }
-            query.append_pair("page", &page.to_string());
-            format!("{base_path}?{}", query.finish())
-        };
-        let total_pages = list.total_pages();
-        Self {
-            page: list.page,
-            total_pages,
-            total: list.total,
-            total_is_lower_bound: list.total_is_lower_bound,
-            first_url: (list.page > 2).then(|| url_for(1)),
-            last_url: (!list.total_is_lower_bound && list.page + 1 < total_pages)
-                .then(|| url_for(total_pages)),
-            prev_url: (list.page > 1).then(|| url_for((list.page - 1).min(total_pages))),
-            next_url: if list.total_is_lower_bound {
-                // Uncounted: a full page may have a next one.
-                (list.items.len() as i64 == list.per_page).then(|| url_for(list.page + 1))
+            for (key, value) in position {
+                query.append_pair(key, value);
+            }
+            let query = query.finish();
+            if query.is_empty() {
+                base_path.to_string()
             } else {
-                (list.page < total_pages).then(|| url_for(list.page + 1))
+                format!("{base_path}?{query}")
+            }
+        };
+        let key = |k: &Vec<String>| serde_json::to_string(k).unwrap_or_default();
+        // On a last page reached page by page, the entries before it give the exact total.
+        let (total, lower_bound) = match list.page {
+            Some(page) if list.total_is_lower_bound && !list.has_next && !list.past_the_end => (
+                (page - 1)
+                    .saturating_mul(list.per_page)
+                    .saturating_add(list.items.len() as i64),
+                false,
+            ),
+            _ => (list.total, list.total_is_lower_bound),
+        };
+        let pages = (total.saturating_add(list.per_page - 1) / list.per_page.max(1)).max(1);
+        let label = match (list.page, lower_bound) {
+            _ if list.past_the_end => format!(
+                "Nothing more here: the list has changed since this link was made ({} in all)",
+                list.total
+            ),
+            (Some(page), false) if pages > 1 || page > 1 => {
+                format!("Page {page} of {} · {total} in all", pages.max(page))
+            }
+            (_, false) => format!("{total} in all"),
+            (Some(page), true) => format!("Page {page} · more than {total} in all"),
+            (None, true) => format!("Last page · more than {total} in all"),
+        };
+        let page = list.page;
+        Self {
+            label,
+            past_the_end: list.past_the_end,
+            first_url: (list.has_previous || list.past_the_end).then(|| url_for(&[])),
+            prev_url: match (&list.first_key, list.has_previous) {
+                (Some(first), true) => {
+                    let mut at = vec![("before", key(first))];
+                    if let Some(page) = page.filter(|p| *p > 2) {
+                        at.push(("page", (page - 1).to_string()));
+                    }
+                    Some(url_for(&at))
+                }
+                _ => None,
             },
+            next_url: match (&list.last_key, list.has_next) {
+                (Some(last), true) => {
+                    let mut at = vec![("after", key(last))];
+                    if let Some(page) = page {
+                        at.push(("page", (page + 1).to_string()));
+                    }
+                    Some(url_for(&at))
+                }
+                _ => None,
+            },
+            last_url: list.has_next.then(|| url_for(&[("last", "1".to_string())])),
         }
     }
 }

@@ -129,7 +129,8 @@ async fn bulk_page(
     let actor = who.actor();
     let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
-    let request = PageRequest::new(page_number, None);
+    let request = PageRequest::new(page_number, None)
+        .at(crate::web::page::ListPosition::from_query(req.query_string()).0);
     let for_catalog = catalog.clone();
     let (courses, jobs, drafts) = db
         .run(move |conn| {

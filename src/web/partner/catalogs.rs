@@ -541,6 +541,7 @@ async fn audit_log(
     db: web::Data<Db>,
     path: web::Path<String>,
     query: web::Query<AuditQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (partner, _) = scope(&db, &actor, path.into_inner(), None).await?;
@@ -553,7 +554,7 @@ async fn audit_log(
         .map(str::to_string);
     let (for_partner, actor_email, for_action) =
         (partner.clone(), query.actor.clone(), action.clone());
-    let request = PageRequest::new(query.page, Some(50));
+    let request = PageRequest::new(query.page, Some(50)).at(position.0);
     let (catalogs, list) = db
         .run(move |conn| {
             let catalogs = catalog_service::for_partner(conn, &actor, for_partner.id)?;

@@ -120,7 +120,8 @@ async fn invitations_page(
         status,
         search: query.q.clone(),
     };
-    let request = PageRequest::new(query.page, None);
+    let request = PageRequest::new(query.page, None)
+        .at(crate::web::page::ListPosition::from_query(req.query_string()).0);
     let for_catalog = catalog.clone();
     let list = db
         .run(move |conn| console::invitations(conn, &actor, &for_catalog, &filter, request))
@@ -438,6 +439,7 @@ async fn learners(
     db: web::Data<Db>,
     path: web::Path<(String, i64)>,
     query: web::Query<LearnerQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (code, id) = path.into_inner();
@@ -451,7 +453,7 @@ async fn learners(
     let (for_catalog, search, request) = (
         catalog.clone(),
         query.q.clone(),
-        PageRequest::new(query.page, None),
+        PageRequest::new(query.page, None).at(position.0),
     );
     let list = db
         .run(move |conn| console::learners(conn, &actor, &for_catalog, active, &search, request))
@@ -588,6 +590,7 @@ async fn licences(
     db: web::Data<Db>,
     path: web::Path<(String, i64)>,
     query: web::Query<LicenceQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (code, id) = path.into_inner();
@@ -602,7 +605,10 @@ async fn licences(
         "inactive" => Some(false),
         _ => None,
     };
-    let (for_catalog, request) = (catalog.clone(), PageRequest::new(query.page, None));
+    let (for_catalog, request) = (
+        catalog.clone(),
+        PageRequest::new(query.page, None).at(position.0),
+    );
     let (courses, list) = db
         .run(move |conn| {
             let courses = crate::services::catalogs::courses(conn, &actor, for_catalog.id)?

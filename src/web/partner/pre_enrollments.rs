@@ -87,7 +87,8 @@ async fn list_page(
     let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let status = PendingStatus::parse(query.status.trim());
-    let request = PageRequest::new(query.page, None);
+    let request = PageRequest::new(query.page, None)
+        .at(crate::web::page::ListPosition::from_query(req.query_string()).0);
     let for_catalog = catalog.clone();
     let (courses, list) = db
         .run(move |conn| {

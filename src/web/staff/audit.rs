@@ -55,13 +55,17 @@ async fn audit_log(
     db: web::Data<Db>,
     typed: web::Query<PlatformFilter>,
     at: web::Query<PageQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let typed = typed.into_inner();
-    let request = PageRequest::new(at.page, Some(50));
+    let request = PageRequest::new(at.page, Some(50)).at(position.0);
     let filter = typed.clone();
     let found = db
-        .run(move |conn| audit::platform_log(conn, &actor, &filter, request))
+        .run({
+            let request = request.clone();
+            move |conn| audit::platform_log(conn, &actor, &filter, request)
+        })
         .await;
     let (list, errors) = match found {
         Ok(list) => (list, FieldErrors::new()),

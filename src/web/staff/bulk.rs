@@ -81,6 +81,7 @@ async fn queue(
     page: Page,
     db: web::Data<Db>,
     query: web::Query<QueueQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let status_text = query
@@ -89,7 +90,7 @@ async fn queue(
         .unwrap_or_else(|| PENDING_APPROVAL.to_string());
     let status = STATUSES.iter().copied().find(|s| *s == status_text.trim());
     let partner_filter = query.partner.trim().parse::<i64>().ok();
-    let request = PageRequest::new(query.page, None);
+    let request = PageRequest::new(query.page, None).at(position.0);
     let (list, partners) = db
         .run(move |conn| {
             let list = bulk::queue(conn, &actor, status, partner_filter, request)?;

@@ -102,12 +102,13 @@ async fn list(
     page: Page,
     db: web::Data<Db>,
     query: web::Query<CourseListQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let shared_only = query.shared_only();
     let (search, request) = (
         query.q.clone(),
-        crate::models::PageRequest::new(query.page, None),
+        crate::models::PageRequest::new(query.page, None).at(position.0),
     );
     let list = db
         .run(move |conn| courses::list(conn, &actor, &search, shared_only, request))

@@ -29,8 +29,11 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn page_request(&self) -> crate::models::PageRequest {
-        crate::models::PageRequest::new(self.page, None)
+    pub fn page_request(
+        &self,
+        position: crate::web::page::ListPosition,
+    ) -> crate::models::PageRequest {
+        crate::models::PageRequest::new(self.page, None).at(position.0)
     }
 }
 

@@ -36,9 +36,10 @@ async fn list(
     page: Page,
     db: web::Data<Db>,
     query: web::Query<ListQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
-    let (search, request) = (query.q.clone(), query.page_request());
+    let (search, request) = (query.q.clone(), query.page_request(position));
     let list = db
         .run(move |conn| organisations::list(conn, &actor, &search, request))
         .await?;

@@ -87,6 +87,7 @@ async fn list(
     db: web::Data<Db>,
     settings: web::Data<Settings>,
     query: web::Query<OutboxQuery>,
+    position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let query = query.into_inner();
@@ -95,7 +96,7 @@ async fn list(
         .find(|s| **s == query.status)
         .map(|s| s.to_string())
         .unwrap_or_default();
-    let request = crate::models::PageRequest::new(query.page, None);
+    let request = crate::models::PageRequest::new(query.page, None).at(position.0);
     let (status, search) = (status_filter.clone(), query.q.clone());
     let (list, forwarding) = db
         .run(move |conn| {
