@@ -268,21 +268,6 @@ pub fn licence_batch_after(
         .load(conn)
 }
 
-/// Active paid licences owned per catalog.
-pub fn active_owned_counts(
-    conn: &mut PgConnection,
-    catalog_ids: &[i64],
-) -> QueryResult<Vec<(i64, i64)>> {
-    licences::table
-        .inner_join(courses::table)
-        .filter(licences::catalog_id.eq_any(catalog_ids))
-        .filter(licences::is_active.eq(true))
-        .filter(courses::is_paid.eq(true))
-        .group_by(licences::catalog_id)
-        .select((licences::catalog_id, diesel::dsl::count_star()))
-        .load(conn)
-}
-
 /// Active licences this catalog owns, per user, for the users given.
 pub fn active_owned_per_user(
     conn: &mut PgConnection,

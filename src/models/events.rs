@@ -67,28 +67,3 @@ pub fn all(conn: &mut PgConnection) -> QueryResult<Vec<TrackingEvent>> {
         .order((tracking_events::occurred_at, tracking_events::id))
         .load(conn)
 }
-
-/// Paid seats refused per catalog since `since` (no seat left).
-pub fn seats_refused_counts(
-    conn: &mut PgConnection,
-    catalog_ids: &[i64],
-    since: chrono::DateTime<chrono::Utc>,
-) -> QueryResult<Vec<(i64, i64)>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        catalog_id: i64,
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        n: i64,
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT catalog_id, COUNT(*) AS n FROM tracking_events \
-         WHERE name = 'enrollment.blocked' AND reason = 'course_limit_reached' \
-           AND catalog_id = ANY($1) AND occurred_at >= $2 \
-         GROUP BY catalog_id",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(catalog_ids)
-    .bind::<diesel::sql_types::Timestamptz, _>(since)
-    .load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.catalog_id, r.n)).collect())
-}

@@ -338,38 +338,6 @@ pub fn batch_after(
         .load(conn)
 }
 
-#[derive(QueryableByName)]
-struct CatalogCount {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    catalog_id: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    count: i64,
-}
-
-/// Sent, unexpired invitations per catalog, each counted up to `cap` (so a catalog with
-/// 100,000 open invitations costs what one with `cap` does).
-pub fn pending_counts(
-    conn: &mut PgConnection,
-    catalog_ids: &[i64],
-    now: DateTime<Utc>,
-    cap: i64,
-) -> QueryResult<Vec<(i64, i64)>> {
-    use diesel::sql_types::{Array, BigInt, Timestamptz};
-    let rows: Vec<CatalogCount> = diesel::sql_query(
-        "SELECT c.id AS catalog_id, \
-                (SELECT COUNT(*) FROM (SELECT 1 FROM invitations i \
-                  WHERE i.catalog_id = c.id AND i.accepted_at IS NULL \
-                    AND i.declined_at IS NULL AND i.removed_at IS NULL \
-                    AND i.expires_at > $2 LIMIT $3) open) AS count \
-         FROM unnest($1::bigint[]) AS c(id)",
-    )
-    .bind::<Array<BigInt>, _>(catalog_ids)
-    .bind::<Timestamptz, _>(now)
-    .bind::<BigInt, _>(cap)
-    .load(conn)?;
-    Ok(rows.into_iter().map(|r| (r.catalog_id, r.count)).collect())
-}
-
 /// Sent invitations expiring before `horizon` that got no reminder yet and were not
 /// just sent, of catalogs that have not ended; rows another process holds are skipped.
 pub fn claim_due_for_reminder(

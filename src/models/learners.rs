@@ -199,16 +199,6 @@ pub fn batch_after(
         .load(conn)
 }
 
-/// Active learners per catalog.
-pub fn active_counts(conn: &mut PgConnection, catalog_ids: &[i64]) -> QueryResult<Vec<(i64, i64)>> {
-    catalog_learners::table
-        .filter(catalog_learners::catalog_id.eq_any(catalog_ids))
-        .filter(catalog_learners::is_active.eq(true))
-        .group_by(catalog_learners::catalog_id)
-        .select((catalog_learners::catalog_id, diesel::dsl::count_star()))
-        .load(conn)
-}
-
 /// Which of these addresses belong to active learners of the catalog.
 pub fn active_emails_among(
     conn: &mut PgConnection,

@@ -23,20 +23,6 @@ pub fn insert(conn: &mut PgConnection, refused: &RefusedJoin) -> QueryResult<()>
         .map(drop)
 }
 
-/// Refused joins per catalog since `since`.
-pub fn counts(
-    conn: &mut PgConnection,
-    catalog_ids: &[i64],
-    since: DateTime<Utc>,
-) -> QueryResult<Vec<(i64, i64)>> {
-    refused_joins::table
-        .filter(refused_joins::catalog_id.eq_any(catalog_ids))
-        .filter(refused_joins::occurred_at.ge(since))
-        .group_by(refused_joins::catalog_id)
-        .select((refused_joins::catalog_id, diesel::dsl::count_star()))
-        .load(conn)
-}
-
 /// Refused joins older than the window managers see are of no more use.
 pub fn prune_older_than(conn: &mut PgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
     diesel::delete(refused_joins::table.filter(refused_joins::occurred_at.lt(before))).execute(conn)

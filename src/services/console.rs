@@ -12,7 +12,7 @@ use crate::domain::invitation_status::Channel;
 use crate::domain::{EmailAddress, EmailPatterns};
 use crate::error::{Error, Result};
 use crate::models::audit::{self, AuditFilter};
-use crate::models::catalog_counts::{self, CatalogCounts};
+use crate::models::catalog_counts::{self, CatalogFigures};
 use crate::models::catalogs::{self, Catalog};
 use crate::models::courses::{self, Course};
 use crate::models::enrollments::{self, LicenceRow};
@@ -75,19 +75,28 @@ impl BlockedAttempts {
     }
 }
 
-fn blocked_by_catalog(
+/// The figures of these catalogs' summaries, by catalog.
+fn figures_by_catalog(
     conn: &mut PgConnection,
     catalog_ids: &[i64],
-) -> Result<HashMap<i64, BlockedAttempts>> {
-    let since = Utc::now() - chrono::Duration::days(BLOCKED_WINDOW_DAYS);
-    let mut found: HashMap<i64, BlockedAttempts> = HashMap::new();
-    for (catalog_id, n) in crate::models::events::seats_refused_counts(conn, catalog_ids, since)? {
-        found.entry(catalog_id).or_default().seats_full = n;
+) -> Result<HashMap<i64, CatalogFigures>> {
+    let now = Utc::now();
+    let since = now - chrono::Duration::days(BLOCKED_WINDOW_DAYS);
+    Ok(
+        catalog_counts::figures(conn, catalog_ids, now, since, PENDING_COUNT_CAP + 1)?
+            .into_iter()
+            .map(|f| (f.catalog_id, f))
+            .collect(),
+    )
+}
+
+impl From<&CatalogFigures> for BlockedAttempts {
+    fn from(f: &CatalogFigures) -> Self {
+        Self {
+            seats_full: f.seats_full,
+            learner_limit: f.learner_limit,
+        }
     }
-    for (catalog_id, n) in crate::models::refused_joins::counts(conn, catalog_ids, since)? {
-        found.entry(catalog_id).or_default().learner_limit = n;
-    }
-    Ok(found)
 }
 
 /// A catalog's refused attempts of the last 30 days.
@@ -97,8 +106,9 @@ pub fn blocked_attempts(
     catalog: &Catalog,
 ) -> Result<BlockedAttempts> {
     require_partner_access(actor, catalog.partner_id, "catalog")?;
-    Ok(blocked_by_catalog(conn, &[catalog.id])?
-        .remove(&catalog.id)
+    Ok(figures_by_catalog(conn, &[catalog.id])?
+        .get(&catalog.id)
+        .map(BlockedAttempts::from)
         .unwrap_or_default())
 }
 
@@ -113,23 +123,18 @@ pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> R
     require_partner_access(actor, partner.id, "partner")?;
     let list = catalogs::for_partner(conn, partner.id)?;
     let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
-    let counts: HashMap<i64, CatalogCounts> = catalog_counts::for_catalogs(conn, &ids)?
-        .into_iter()
-        .map(|c| (c.catalog_id, c))
-        .collect();
-    let pending: HashMap<i64, i64> =
-        invitation_rows::pending_counts(conn, &ids, Utc::now(), PENDING_COUNT_CAP + 1)?
-            .into_iter()
-            .collect();
-    let mut blocked = blocked_by_catalog(conn, &ids)?;
+    let figures = figures_by_catalog(conn, &ids)?;
     let catalogs = list
         .into_iter()
-        .map(|catalog| CatalogSummary {
-            blocked: blocked.remove(&catalog.id).unwrap_or_default(),
-            active_learners: counts.get(&catalog.id).map_or(0, |c| c.learners),
-            active_licences: counts.get(&catalog.id).map_or(0, |c| c.paid_seats),
-            pending_invitations: pending.get(&catalog.id).copied().unwrap_or(0),
-            catalog,
+        .map(|catalog| {
+            let f = figures.get(&catalog.id).copied().unwrap_or_default();
+            CatalogSummary {
+                blocked: BlockedAttempts::from(&f),
+                active_learners: f.learners,
+                active_licences: f.paid_seats,
+                pending_invitations: f.open_invitations,
+                catalog,
+            }
         })
         .collect();
     let recent = audit::recent_for_partner(conn, partner.id, 10)?;

@@ -1097,9 +1097,12 @@ async fn catalog_counts_follow_learners_licences_and_courses_that_become_paid_or
         let catalog = s.catalog_id;
         app.db
             .run(move |conn| {
-                Ok(partner_catalog::models::catalog_counts::for_catalogs(
+                Ok(partner_catalog::models::catalog_counts::figures(
                     conn,
                     &[catalog],
+                    Utc::now(),
+                    Utc::now(),
+                    1,
                 )?)
             })
             .await

@@ -810,7 +810,9 @@ async fn long_lists_count_up_to_a_cap_and_page_by_key_to_either_end() {
         assert_eq!(page.status, StatusCode::OK, "{edited}");
     }
     let beyond = app
-        .get(&format!("{base}?after=%5B%221970-01-01T00%3A00%3A00Z%22%2C%220%22%5D&page=99"))
+        .get(&format!(
+            "{base}?after=%5B%221970-01-01T00%3A00%3A00Z%22%2C%220%22%5D&page=99"
+        ))
         .await;
     assert_eq!(beyond.status, StatusCode::OK);
     beyond.assert_contains("Nothing more here");
