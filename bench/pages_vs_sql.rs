@@ -1,0 +1,376 @@
+//! Each console page against its own SQL: on one catalog with 100,000 invitations and
+//! 20,000 learners, every page is requested by 8 concurrent clients, then the exact
+//! statements that page sent (captured from the PostgreSQL log, with their parameters)
+//! are run bare by `pgbench` at the same concurrency. The ratio of the two rates says how
+//! close a page comes to the cost of its SQL.
+//!
+//! Run with `cargo bench --bench pages_vs_sql` on the machine that runs PostgreSQL: it
+//! reads the server's log (`PG_LOG`, by default Debian's
+//! `/var/log/postgresql/postgresql-15-main.log`) and needs `pgbench` on the PATH.
+//! `BENCH_CLIENTS` (8) and `BENCH_SECONDS` (8, per page and side) tune the run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Seek, SeekFrom};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use partner_catalog::configuration::Settings;
+use partner_catalog::db::Db;
+use partner_catalog::startup::Application;
+
+const INVITATIONS: i64 = 100_000;
+const LEARNERS: i64 = 20_000;
+
+fn main() {
+    common::block_on(run());
+}
+
+/// One statement as the server received it, its parameters written in as literals.
+fn statements_in_log(log: &str, database: &str) -> Vec<String> {
+    // Records start with Debian's prefix: `%m [%p] %q%u@%d `.
+    let starts_record = |line: &str| {
+        line.len() > 24
+            && line.as_bytes()[4] == b'-'
+            && line.as_bytes()[10] == b' '
+            && line.contains(" [")
+    };
+    let mut records: Vec<String> = Vec::new();
+    for line in log.lines() {
+        if starts_record(line) {
+            records.push(line.to_string());
+        } else if let Some(last) = records.last_mut() {
+            last.push('\n');
+            last.push_str(line);
+        }
+    }
+    let mine = format!("@{database} ");
+    let mut statements: Vec<String> = Vec::new();
+    for record in records.iter().filter(|r| r.contains(&mine)) {
+        if let Some(at) = record.find("LOG:  execute ") {
+            let rest = &record[at + "LOG:  execute ".len()..];
+            let sql = &rest[rest.find(": ").unwrap() + 2..];
+            statements.push(sql.to_string());
+        } else if let Some(at) = record.find("LOG:  statement: ") {
+            statements.push(record[at + "LOG:  statement: ".len()..].to_string());
+        } else if let Some(at) = record.find("DETAIL:  parameters: ") {
+            let parameters = parse_parameters(&record[at + "DETAIL:  parameters: ".len()..]);
+            if let Some(last) = statements.last_mut() {
+                // Highest numbers first, so that $1 does not eat into $10.
+                for (n, value) in parameters.iter().enumerate().rev() {
+                    *last = last.replace(&format!("${}", n + 1), value);
+                }
+            }
+        }
+    }
+    statements
+}
+
+/// `$1 = '5', $2 = NULL, $3 = 'it''s'` → the literals, in order.
+fn parse_parameters(text: &str) -> Vec<String> {
+    let mut values = Vec::new();
+    let mut rest = text.trim();
+    while let Some(eq) = rest.find(" = ") {
+        rest = &rest[eq + 3..];
+        if let Some(after) = rest.strip_prefix("NULL") {
+            values.push("NULL".to_string());
+            rest = after;
+        } else {
+            // A quoted literal; '' inside it is a quote.
+            let bytes = rest.as_bytes();
+            let mut end = 1;
+            loop {
+                if bytes[end] == b'\'' {
+                    if bytes.get(end + 1) == Some(&b'\'') {
+                        end += 2;
+                        continue;
+                    }
+                    break;
+                }
+                end += 1;
+            }
+            values.push(rest[..=end].to_string());
+            rest = &rest[end + 1..];
+        }
+        rest = rest.trim_start_matches(", ");
+    }
+    values
+}
+
+/// Requests `path` from `clients` clients for `seconds`; answers requests/s and p95.
+async fn load_page(
+    client: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    seconds: u64,
+) -> (f64, Duration) {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url) = (client.clone(), url.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut timings = Vec::new();
+            while Instant::now() < until {
+                let t = Instant::now();
+                let response = client.get(&url).send().await.unwrap();
+                assert_eq!(response.status(), 200, "{url}");
+                let _ = response.bytes().await.unwrap();
+                timings.push(t.elapsed());
+            }
+            timings
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    (all.len() as f64 / elapsed, common::percentile(&all, 0.95))
+}
+
+/// Runs the statements as one pgbench transaction script; answers transactions/s and p95.
+fn pgbench(database: &str, statements: &[String], clients: usize, seconds: u64) -> (f64, Duration) {
+    let dir = std::env::temp_dir().join(format!("pc_pgbench_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("page.sql");
+    let body: String = statements
+        .iter()
+        .map(|s| format!("{};\n", s.trim_end_matches(';')))
+        .collect();
+    std::fs::write(&script, body).unwrap();
+    let admin = url::Url::parse(&common::admin_url()).unwrap();
+    let output = Command::new("pgbench")
+        .current_dir(&dir)
+        .args(["-n", "-M", "prepared", "-l", "--log-prefix", "tx"])
+        .args([
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+        ])
+        .args(["-h", admin.host_str().unwrap_or("127.0.0.1")])
+        .args(["-p", &admin.port().unwrap_or(5432).to_string()])
+        .args([
+            "-U",
+            if admin.username().is_empty() {
+                "postgres"
+            } else {
+                admin.username()
+            },
+        ])
+        .args(["-f", script.to_str().unwrap(), database])
+        .output()
+        .expect("pgbench must be installed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "pgbench failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tps: f64 = stdout
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l["tps = ".len()..].split_whitespace().next()?.parse().ok())
+        .unwrap();
+    // Per-transaction logs: `client transaction latency_us script epoch epoch_us`.
+    let mut latencies: Vec<Duration> = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("tx")
+        {
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()) {
+                    latencies.push(Duration::from_micros(us));
+                }
+            }
+        }
+    }
+    latencies.sort();
+    let _ = std::fs::remove_dir_all(&dir);
+    (tps, common::percentile(&latencies, 0.95))
+}
+
+async fn run() {
+    let log_path = std::env::var("PG_LOG")
+        .unwrap_or_else(|_| "/var/log/postgresql/postgresql-15-main.log".into());
+    let clients: usize = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let (name, url) = common::fresh_database("pages_sql");
+    let started = Instant::now();
+    common::seed_big_catalog(&url, INVITATIONS, LEARNERS);
+    println!(
+        "seeded {INVITATIONS} invitations, {LEARNERS} learners in {:.1?}",
+        started.elapsed()
+    );
+    let mut admin = PgConnection::establish(&common::admin_url()).unwrap();
+
+    // Page 2,000 as its link reaches it: after the sort key of the 49,975th invitation.
+    let deep = {
+        #[derive(QueryableByName)]
+        struct Key {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            key: String,
+        }
+        let mut conn = PgConnection::establish(&url).unwrap();
+        let key: Key = diesel::sql_query(
+            "SELECT json_build_array(to_char(invited_at AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id::text)::text AS key
+             FROM invitations WHERE catalog_id = 1
+             ORDER BY invited_at DESC, id DESC OFFSET 49974 LIMIT 1",
+        )
+        .get_result(&mut conn)
+        .unwrap();
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("after", &key.key)
+            .append_pair("page", "2000")
+            .finish();
+        format!("/partner/bench/catalogs/1/invitations?{query}")
+    };
+    let pages = [
+        ("dashboard", "/partner/bench".to_string()),
+        (
+            "invitations, first page",
+            "/partner/bench/catalogs/1/invitations".to_string(),
+        ),
+        ("invitations, page 2000", deep),
+        (
+            "invitations, last page",
+            "/partner/bench/catalogs/1/invitations?last=1".to_string(),
+        ),
+        (
+            "invitations, search",
+            "/partner/bench/catalogs/1/invitations?q=person9999".to_string(),
+        ),
+        (
+            "learners, first page",
+            "/partner/bench/catalogs/1/learners".to_string(),
+        ),
+        (
+            "licences, first page",
+            "/partner/bench/catalogs/1/licences".to_string(),
+        ),
+        ("audit log", "/partner/bench/audit".to_string()),
+    ];
+
+    // Capture: a server whose connections log every statement, one request per page.
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
+        .unwrap();
+    let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
+    settings.database_pool_size = 4;
+    let capture_db = Db::connect(&settings).unwrap();
+    common::set_password(&capture_db, 2, "bench manager password").await;
+    let capture = Application::build(settings.clone(), capture_db).unwrap();
+    let capture_base = format!("http://127.0.0.1:{}", capture.port());
+    tokio::spawn(capture.run_until_stopped());
+    let client = common::signed_in(
+        &capture_base,
+        "bench-manager@example.org",
+        "bench manager password",
+    )
+    .await;
+    let mut captured = Vec::new();
+    for (label, path) in &pages {
+        // Once to prepare what is prepared once per connection, then the captured one.
+        let _ = client
+            .get(format!("{capture_base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut log = std::fs::File::open(&log_path).expect("the PostgreSQL log (PG_LOG)");
+        let from = log.seek(SeekFrom::End(0)).unwrap();
+        let response = client
+            .get(format!("{capture_base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let _ = response.bytes().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        log.seek(SeekFrom::Start(from)).unwrap();
+        let mut text = String::new();
+        log.read_to_string(&mut text).unwrap();
+        let statements = statements_in_log(&text, &name);
+        assert!(!statements.is_empty(), "{label}: nothing in {log_path}");
+        captured.push(statements);
+    }
+    admin
+        .batch_execute(&format!("ALTER DATABASE {name} RESET log_statement"))
+        .unwrap();
+
+    // Measure: a server whose connections log nothing.
+    let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
+    settings.database_pool_size = 16;
+    let db = Db::connect(&settings).unwrap();
+    let app = Application::build(settings, db.clone()).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client =
+        common::signed_in(&base, "bench-manager@example.org", "bench manager password").await;
+
+    println!(
+        "\n{clients} concurrent clients, {seconds} s per page and per side; \
+         SQL: pgbench -M prepared with the page's statements as one transaction\n"
+    );
+    println!(
+        "| page | statements | page req/s | page p95 ms | SQL tx/s | SQL p95 ms | page / SQL |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let mut peak_rss = 0;
+    for ((label, path), statements) in pages.iter().zip(&captured) {
+        let url = format!("{base}{path}");
+        let checkouts = db.checkouts();
+        let warm = client.get(&url).send().await.unwrap();
+        assert_eq!(warm.status(), 200, "{path}");
+        let _ = warm.bytes().await;
+        assert_eq!(
+            db.checkouts() - checkouts,
+            1,
+            "{label}: one connection per request"
+        );
+        let (page_rate, page_p95) = load_page(&client, &url, clients, seconds).await;
+        peak_rss = peak_rss.max(common::memory_kib("VmRSS:"));
+        let (sql_rate, sql_p95) = pgbench(&name, statements, clients, seconds);
+        println!(
+            "| {label} | {} | {page_rate:.0} | {:.1} | {sql_rate:.0} | {:.1} | {:.0} % |",
+            statements.len(),
+            page_p95.as_secs_f64() * 1000.0,
+            sql_p95.as_secs_f64() * 1000.0,
+            100.0 * page_rate / sql_rate
+        );
+    }
+    println!(
+        "\nprocess RSS under load (server and load generator): peak {} MiB, high-water mark {} MiB",
+        peak_rss / 1024,
+        common::memory_kib("VmHWM:") / 1024
+    );
+    if std::env::var("BENCH_SHOW_SQL").is_ok_and(|v| v == "1") {
+        for ((label, _), statements) in pages.iter().zip(&captured) {
+            println!("\n-- {label}");
+            for statement in statements {
+                println!("{statement};");
+            }
+        }
+    }
+    common::drop_database(&name);
+}
