@@ -321,11 +321,17 @@ where
     if reversed {
         items.reverse();
     }
-    let counted: i64 = CountOf {
-        query: &query(),
-        cap: COUNT_CAP + 1,
-    }
-    .get_result::<i64>(conn)?;
+    // A list that fits on one page is counted by reading it.
+    let whole_list = !more && matches!(position, Position::First | Position::Last);
+    let counted: i64 = if whole_list {
+        items.len() as i64
+    } else {
+        CountOf {
+            query: &query(),
+            cap: COUNT_CAP + 1,
+        }
+        .get_result::<i64>(conn)?
+    };
     let (total, total_is_lower_bound) = (counted.min(COUNT_CAP), counted > COUNT_CAP);
     let (has_previous, has_next) = match position {
         Position::First => (false, more),
