@@ -733,6 +733,8 @@ async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_cs
     staff.sign_in("staff@example.org", "staff password 1").await;
     let platform = staff.get("/staff/analytics?period=7").await;
     platform.assert_contains("Analytics · the whole platform");
+    // The platform adds up each partner's own days.
+    platform.assert_contains("in each partner&#39;s own time zone");
     // Across partners, each catalog is named with its partner.
     platform.assert_contains("<th>Partner</th><th>Catalog</th>");
     platform.assert_contains("<td>Beta</td>");
