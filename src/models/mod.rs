@@ -53,6 +53,8 @@ pub enum Position {
 #[derive(Debug, Clone)]
 pub struct PageRequest {
     pub page: i64,
+    /// The link said which page this is (a page reached from the last one may not know).
+    pub numbered: bool,
     pub per_page: i64,
     pub position: Position,
 }
@@ -61,6 +63,7 @@ impl PageRequest {
     pub fn new(page: Option<i64>, per_page: Option<i64>) -> Self {
         Self {
             page: page.unwrap_or(1).clamp(1, MAX_PAGE),
+            numbered: page.is_some(),
             per_page: per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE),
             position: Position::First,
         }
@@ -347,7 +350,7 @@ where
         // Nothing before it: whatever the link said, this is the first page.
         Position::Before(_) if !has_previous => Some(1),
         Position::Last => exact_pages,
-        _ => Some(request.page),
+        _ => request.numbered.then_some(request.page),
     };
     Ok(Paginated {
         first_key: items.first().map(Keyed::key),

@@ -233,7 +233,8 @@ impl Pager {
             }
             (_, false) => format!("{total} in all"),
             (Some(page), true) => format!("Page {page} · more than {total} in all"),
-            (None, true) => format!("Last page · more than {total} in all"),
+            (None, true) if !list.has_next => format!("Last page · more than {total} in all"),
+            (None, true) => format!("More than {total} in all"),
         };
         let page = list.page;
         Self {
@@ -243,8 +244,8 @@ impl Pager {
             prev_url: match (&list.first_key, list.has_previous) {
                 (Some(first), true) => {
                     let mut at = vec![("before", key(first))];
-                    if let Some(page) = page.filter(|p| *p > 2) {
-                        at.push(("page", (page - 1).to_string()));
+                    if let Some(page) = page {
+                        at.push(("page", (page - 1).max(1).to_string()));
                     }
                     Some(url_for(&at))
                 }

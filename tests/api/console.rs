@@ -791,6 +791,11 @@ async fn long_lists_count_up_to_a_cap_and_page_by_key_to_either_end() {
     while let Some(prev) = pager_link(&page.body, "rel=\"prev\"") {
         assert!(prev.contains("before="), "{prev}");
         page = app.get(&prev).await;
+        // Counted back from an uncounted end, a page does not know its number.
+        if pager_link(&page.body, "rel=\"prev\"").is_some() {
+            assert!(!page.body.contains("Page 1 ·"), "{}", page.body);
+            page.assert_contains("More than 1000 in all");
+        }
         backwards.push(listed_addresses(&page.body));
         assert!(backwards.len() <= 45, "more pages than entries");
     }
