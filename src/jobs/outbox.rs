@@ -3,15 +3,28 @@
 //! cannot be built, or whose sending panics, fails alone with the reason; an outcome
 //! that cannot be recorded (the database is away) is kept and recorded once it can be,
 //! so that a sent email is never sent again.
+//!
+//! Emails go out one after the other while the database work runs beside them: the next
+//! batch is claimed before the current one runs out, and outcomes are written a few at a
+//! time, each group in one statement or transaction. Sending pauses while outcomes cannot
+//! be written or too many wait, and an email whose lease could end during its send is
+//! given back instead of sent.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use diesel::prelude::*;
 use futures_util::FutureExt;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
+use tokio::sync::Notify;
+use tokio::time::{Instant, Sleep};
 
 use super::{BoxFuture, Job, Progress, Stop, panic_message};
 use crate::configuration::Settings;
@@ -22,8 +35,21 @@ use crate::mail::outbox::SECRET_MARKER;
 use crate::mail::transport::{SendError, Transport};
 use crate::models::outbox::{self, OutboundEmail};
 
-/// Emails claimed at once.
-const BATCH_SIZE: i64 = 10;
+/// Emails claimed at once: as many as are sent in a turn of the runner, at most this
+/// many, and `FIRST_BATCH` while the pace of sending is not known yet.
+const BATCH_SIZE: usize = 50;
+const FIRST_BATCH: usize = 10;
+/// The next batch is claimed while the emails left to send would take about twice as
+/// long as a claim, so that sending does not wait for it; never more than this many ahead
+/// (each email's lease covers the sends before it).
+const MAX_CLAIM_AHEAD: usize = BATCH_SIZE;
+/// Outcomes are written this many at a time, or once the oldest has waited
+/// `RECORD_DELAY`: each write is a commit, and commits are what the database waits for.
+const RECORD_GROUP: usize = 16;
+const RECORD_DELAY: Duration = Duration::from_millis(20);
+/// Sent emails whose outcome is not written yet; sending waits beyond, and while a write
+/// fails, so that a database outage leaves few to be recorded later.
+const MAX_UNRECORDED: usize = 128;
 /// Added to each claimed email's lease beyond the send time limits before it.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
 /// Longest wait between two attempts.
@@ -74,6 +100,40 @@ pub struct EmailDelivery {
     transport: Transport,
     sealer: Sealer,
     config: DeliveryConfig,
+    /// The wait after a run that found nothing more to send.
+    poll: Duration,
+    /// How long sends and claims have taken lately, kept from one run to the next.
+    pace: Arc<Mutex<Pace>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Pace {
+    send: Option<Duration>,
+    claim: Option<Duration>,
+}
+
+impl Pace {
+    /// Emails to claim at once.
+    fn batch(&self) -> usize {
+        match self.send {
+            Some(send) if !send.is_zero() => {
+                ((super::TURN.as_secs_f64() / send.as_secs_f64()) as usize).clamp(1, BATCH_SIZE)
+            }
+            Some(_) => BATCH_SIZE,
+            None => FIRST_BATCH,
+        }
+    }
+
+    /// Claimed emails left to send below which the next batch is claimed.
+    fn claim_below(&self) -> usize {
+        match (self.claim, self.send) {
+            (Some(claim), Some(send)) if !send.is_zero() => {
+                let sends = (2.0 * claim.as_secs_f64() / send.as_secs_f64()).ceil();
+                (sends as usize).clamp(1, MAX_CLAIM_AHEAD)
+            }
+            _ => 1,
+        }
+    }
 }
 
 /// The wait before the attempt after `attempts` failed ones: base × 2^(attempts−1), capped.
@@ -152,7 +212,9 @@ fn truncate(message: &str) -> String {
 /// What to write back about one email.
 #[derive(Debug, Clone)]
 enum Outcome {
-    Sent,
+    Sent {
+        at: DateTime<Utc>,
+    },
     Retry {
         error: String,
         next: chrono::DateTime<Utc>,
@@ -169,6 +231,8 @@ impl EmailDelivery {
             transport,
             sealer: Sealer::from_settings(settings),
             config: DeliveryConfig::from_settings(settings)?,
+            poll: Duration::from_millis(settings.worker_poll_ms.max(10)),
+            pace: Arc::default(),
         })
     }
 
@@ -190,58 +254,264 @@ impl EmailDelivery {
     /// Claims one batch of due emails and tries to send each once. Each claimed email is
     /// leased for as long as the sends before it and its own may take.
     pub async fn deliver_batch(&self, stop: &Stop) -> Result<Delivery> {
-        let lease_step = self.config.send_timeout;
-        let claimed = self
-            .db
-            .transaction(move |conn| {
-                Ok(outbox::claim_due(
-                    conn,
-                    BATCH_SIZE,
-                    lease_step,
-                    LEASE_MARGIN,
-                )?)
-            })
+        let (delivery, _) = self
+            .deliver(
+                stop,
+                Limit {
+                    claims: Some(1),
+                    until: None,
+                },
+            )
             .await?;
-        let mut delivery = Delivery {
-            claimed: claimed.len(),
-            ..Delivery::default()
-        };
-        let mut unstarted = Vec::new();
-        for email in claimed {
-            if stop.requested() {
-                unstarted.push(email.id);
-                continue;
-            }
-            let (id, kind, attempts) = (email.id, email.kind.clone(), email.attempts);
-            let outcome = self.attempt(email).await;
-            match &outcome {
-                Outcome::Sent => {
-                    tracing::info!(email_id = id, kind = %kind, attempts, "email sent");
-                    delivery.sent += 1;
-                }
-                Outcome::Retry { error, next } => {
-                    tracing::warn!(email_id = id, kind = %kind, attempts, next_attempt_at = %next, error = %error, "email not sent, will retry");
-                    delivery.retrying += 1;
-                }
-                Outcome::Failed { error } => {
-                    tracing::warn!(email_id = id, kind = %kind, attempts, error = %error, "email failed");
-                    delivery.failed += 1;
-                }
-            }
-            self.record(id, outcome, stop).await?;
-        }
+        Ok(delivery)
+    }
+
+    /// Claims, sends and records until no email is due or `limit` is reached, then sends
+    /// what it has claimed; when the runner stops, claimed emails not started are given
+    /// back. Returns what it came to and whether more emails are due.
+    async fn deliver(&self, stop: &Stop, limit: Limit) -> Result<(Delivery, bool)> {
+        let run = Run::default();
+        let pace = *self.pace.lock().unwrap_or_else(PoisonError::into_inner);
+        run.update(|s| s.pace = pace);
+        let (claimed, (), recorded) = tokio::join!(
+            async {
+                let result = self.claim_batches(&run, stop, limit).await;
+                run.update(|s| s.claiming_done = true);
+                run.claimed.notify_one();
+                result
+            },
+            async {
+                self.send_claimed(&run, stop).await;
+                run.update(|s| s.sending_done = true);
+                run.claim_wanted.notify_one();
+                run.outcomes_waiting.notify_one();
+            },
+            async {
+                let result = self.record_outcomes(&run, stop).await;
+                run.update(|s| s.recording_done = true);
+                run.recorded.notify_one();
+                result
+            },
+        );
+        let (mut delivery, unstarted, more, pace) = run.update(|s| {
+            let mut unstarted = std::mem::take(&mut s.given_back);
+            unstarted.extend(s.queue.drain(..).map(|c| c.email.id));
+            (s.delivery, unstarted, s.last_claim_full, s.pace)
+        });
+        *self.pace.lock().unwrap_or_else(PoisonError::into_inner) = pace;
+        let mut result = claimed.and(recorded);
         if !unstarted.is_empty() {
             delivery.released = unstarted.len();
             let ids = unstarted.clone();
-            self.db
+            let released = self
+                .db
                 .run(move |conn| Ok(outbox::release(conn, &ids)?))
-                .await?;
-            tracing::info!(
-                released = unstarted.len(),
-                "stopping: emails left for another run"
-            );
+                .await;
+            if stop.requested() {
+                tracing::info!(
+                    released = unstarted.len(),
+                    "stopping: emails left for another run"
+                );
+            }
+            result = result.and(released);
         }
-        Ok(delivery)
+        result?;
+        Ok((delivery, more))
+    }
+
+    /// Claims batches, the next one while the previous one still has enough to send to
+    /// cover the claim's time.
+    async fn claim_batches(&self, run: &Run, stop: &Stop, limit: Limit) -> Result<()> {
+        let step = self.config.send_timeout;
+        let mut claims = 0;
+        loop {
+            // Waits until the queue runs low, unless sending has ended.
+            let ahead = loop {
+                let (done, waiting, sending, below) = run.update(|s| {
+                    (
+                        s.sending_done,
+                        s.queue.len(),
+                        s.sending,
+                        s.pace.claim_below(),
+                    )
+                });
+                if done {
+                    return Ok(());
+                }
+                if waiting <= below {
+                    break waiting + usize::from(sending);
+                }
+                run.claim_wanted.notified().await;
+            };
+            if stop.requested()
+                || limit.claims.is_some_and(|most| claims >= most)
+                || limit.until.is_some_and(|until| Instant::now() >= until)
+            {
+                return Ok(());
+            }
+            // Each email's lease also covers the sends of those claimed before it.
+            let margin = LEASE_MARGIN + step.saturating_mul(ahead as u32);
+            let size = run.update(|s| s.pace.batch());
+            let asked = Instant::now();
+            let claimed = self
+                .db
+                .run(move |conn| Ok(claim_due(conn, size as i64, step, margin)?))
+                .await?;
+            claims += 1;
+            let full = claimed.len() == size;
+            let took = asked.elapsed();
+            run.update(|s| {
+                s.pace.claim = Some(average(s.pace.claim, took));
+                s.delivery.claimed += claimed.len();
+                s.last_claim_full = full;
+                s.queue.extend(
+                    claimed
+                        .into_iter()
+                        .enumerate()
+                        .map(|(index, email)| Claimed {
+                            email,
+                            lease_end: asked + step.saturating_mul(index as u32 + 1) + margin,
+                        }),
+                );
+            });
+            run.claimed.notify_one();
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends the claimed emails one after the other, handing each outcome to the recorder.
+    async fn send_claimed(&self, run: &Run, stop: &Stop) {
+        let step = self.config.send_timeout;
+        loop {
+            // The next email, once claimed; none when claiming is over.
+            let next = loop {
+                let (next, done, low) = run.update(|s| {
+                    let next = s.queue.pop_front();
+                    s.sending = next.is_some();
+                    (next, s.claiming_done, s.queue.len() <= s.pace.claim_below())
+                });
+                if low {
+                    run.claim_wanted.notify_one();
+                }
+                match next {
+                    Some(next) => break Some(next),
+                    None if done => break None,
+                    None => run.claimed.notified().await,
+                }
+            };
+            let Some(claimed) = next else { return };
+            // Not while outcomes cannot be written, nor while too many wait.
+            loop {
+                let (held_back, recorder_gone) = run.update(|s| {
+                    let held_back = s.recording_failing || s.unrecorded >= MAX_UNRECORDED;
+                    (held_back, s.recording_done)
+                });
+                if recorder_gone || !held_back {
+                    break;
+                }
+                run.recorded.notified().await;
+            }
+            if stop.requested() || run.update(|s| s.recording_done) {
+                run.update(|s| {
+                    s.queue.push_front(claimed);
+                    s.sending = false;
+                });
+                return;
+            }
+            let now = Instant::now();
+            if now + step > claimed.lease_end {
+                // Its lease could end during the send, and another runner take it.
+                let id = claimed.email.id;
+                tracing::warn!(email_id = id, "lease too short to send; email given back");
+                run.update(|s| {
+                    if now < claimed.lease_end {
+                        s.given_back.push(id);
+                    }
+                    s.sending = false;
+                });
+                continue;
+            }
+            let email = claimed.email;
+            let (id, kind, attempts) = (email.id, email.kind.clone(), email.attempts);
+            let started = Instant::now();
+            let outcome = self.attempt(email).await;
+            let took = started.elapsed();
+            match &outcome {
+                Outcome::Sent { .. } => {
+                    tracing::info!(email_id = id, kind = %kind, attempts, "email sent");
+                }
+                Outcome::Retry { error, next } => {
+                    tracing::warn!(email_id = id, kind = %kind, attempts, next_attempt_at = %next, error = %error, "email not sent, will retry");
+                }
+                Outcome::Failed { error } => {
+                    tracing::warn!(email_id = id, kind = %kind, attempts, error = %error, "email failed");
+                }
+            }
+            run.update(|s| {
+                match &outcome {
+                    Outcome::Sent { .. } => s.delivery.sent += 1,
+                    Outcome::Retry { .. } => s.delivery.retrying += 1,
+                    Outcome::Failed { .. } => s.delivery.failed += 1,
+                }
+                s.pace.send = Some(average(s.pace.send, took));
+                s.outcomes.push((id, outcome));
+                s.oldest_outcome.get_or_insert_with(Instant::now);
+                s.unrecorded += 1;
+                s.sending = false;
+            });
+            run.outcomes_waiting.notify_one();
+        }
+    }
+
+    /// Writes the outcomes waiting, in one transaction, once there are `RECORD_GROUP` of
+    /// them, the oldest has waited `RECORD_DELAY`, or sending pauses or ends.
+    async fn record_outcomes(&self, run: &Run, stop: &Stop) -> Result<()> {
+        let mut timer: Option<Pin<Box<Sleep>>> = None;
+        loop {
+            let (waiting, oldest, due, done) = run.update(|s| {
+                let idle = !s.sending && s.queue.is_empty();
+                let due = s.outcomes.len() >= RECORD_GROUP || s.sending_done || idle;
+                (s.outcomes.len(), s.oldest_outcome, due, s.sending_done)
+            });
+            if waiting == 0 && done {
+                return Ok(());
+            }
+            let late = oldest.is_some_and(|at| at + RECORD_DELAY <= Instant::now());
+            if waiting == 0 || !(due || late) {
+                let wake = run.outcomes_waiting.notified();
+                match oldest {
+                    Some(at) => {
+                        // One timer per group, not per outcome: setting a timer can wake
+                        // the runtime's timer thread.
+                        let deadline = at + RECORD_DELAY;
+                        if timer.as_ref().is_none_or(|t| t.deadline() != deadline) {
+                            timer = Some(Box::pin(tokio::time::sleep_until(deadline)));
+                        }
+                        if let Some(timer) = timer.as_mut() {
+                            tokio::select! {
+                                () = wake => {}
+                                () = timer.as_mut() => {}
+                            }
+                        }
+                    }
+                    None => wake.await,
+                }
+                continue;
+            }
+            let outcomes = run.update(|s| {
+                s.oldest_outcome = None;
+                std::mem::take(&mut s.outcomes)
+            });
+            let count = outcomes.len();
+            self.record(run, outcomes, stop).await?;
+            run.update(|s| {
+                s.unrecorded -= count;
+                s.recording_failing = false;
+            });
+            run.recorded.notify_one();
+        }
     }
 
     /// Builds and sends one email, turning every failure (a panic included) into an outcome.
@@ -273,7 +543,7 @@ impl EmailDelivery {
             ))),
         };
         match result {
-            Ok(()) => Outcome::Sent,
+            Ok(()) => Outcome::Sent { at: Utc::now() },
             Err(e) if e.permanent || attempts >= self.config.max_attempts => Outcome::Failed {
                 error: truncate(&e.message),
             },
@@ -284,40 +554,182 @@ impl EmailDelivery {
         }
     }
 
-    /// Writes an outcome back, retrying with backoff while the database is away. Giving up
-    /// would leave a sent email to be sent again when its lease ends.
-    async fn record(&self, id: i64, outcome: Outcome, stop: &Stop) -> Result<()> {
+    /// Writes outcomes back in one transaction, retrying with backoff while the database is
+    /// away (sending waits meanwhile). Giving up would leave a sent email to be sent again
+    /// when its lease ends.
+    async fn record(&self, run: &Run, outcomes: Vec<(i64, Outcome)>, stop: &Stop) -> Result<()> {
         let mut wait = Duration::from_millis(100);
         let mut stopping_since = None;
+        let sent: Vec<(i64, DateTime<Utc>)> = outcomes
+            .iter()
+            .filter_map(|(id, outcome)| match outcome {
+                Outcome::Sent { at } => Some((*id, *at)),
+                _ => None,
+            })
+            .collect();
         loop {
-            let written = outcome.clone();
-            let result = self
-                .db
-                .run(move |conn| {
-                    match written {
-                        Outcome::Sent => outbox::mark_sent(conn, id, Utc::now())?,
-                        Outcome::Retry { error, next } => {
-                            outbox::mark_retry(conn, id, &error, next)?
+            let (written, sent) = (outcomes.clone(), sent.clone());
+            let only_sent = written
+                .iter()
+                .all(|(_, o)| matches!(o, Outcome::Sent { .. }));
+            let result = if only_sent {
+                self.db
+                    .run(move |conn| Ok(mark_all_sent(conn, &sent)?))
+                    .await
+            } else {
+                self.db
+                    .transaction(move |conn| {
+                        mark_all_sent(conn, &sent)?;
+                        for (id, outcome) in written {
+                            match outcome {
+                                Outcome::Sent { .. } => {}
+                                Outcome::Retry { error, next } => {
+                                    outbox::mark_retry(conn, id, &error, next)?
+                                }
+                                Outcome::Failed { error } => outbox::mark_failed(conn, id, &error)?,
+                            }
                         }
-                        Outcome::Failed { error } => outbox::mark_failed(conn, id, &error)?,
-                    }
-                    Ok(())
-                })
-                .await;
+                        Ok(())
+                    })
+                    .await
+            };
             let error = match result {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
+            // No more sends until outcomes can be written again.
+            run.update(|s| s.recording_failing = true);
             if stop.requested() {
-                let since = *stopping_since.get_or_insert_with(tokio::time::Instant::now);
+                let since = *stopping_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > RECORD_GRACE_WHEN_STOPPING {
                     return Err(error);
                 }
             }
-            tracing::warn!(email_id = id, error = %error, retry_in_ms = wait.as_millis() as u64, "cannot record an email's outcome yet; retrying");
+            let ids: Vec<i64> = outcomes.iter().map(|(id, _)| *id).collect();
+            tracing::warn!(email_ids = ?ids, error = %error, retry_in_ms = wait.as_millis() as u64, "cannot record emails' outcomes yet; retrying");
             tokio::time::sleep(wait).await;
             wait = (wait * 2).min(Duration::from_secs(5));
         }
+    }
+}
+
+/// `outbox::claim_due` in one statement, outside any transaction: a claim is one round
+/// trip to the database instead of four, and its row locks last until it commits all the
+/// same. Rows another runner holds are skipped; the n-th email of the batch is leased for
+/// n send time limits plus the margin.
+fn claim_due(
+    conn: &mut PgConnection,
+    limit: i64,
+    lease_step: Duration,
+    lease_margin: Duration,
+) -> QueryResult<Vec<OutboundEmail>> {
+    let mut claimed: Vec<OutboundEmail> = diesel::sql_query(
+        "WITH due AS ( \
+             SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS ord FROM ( \
+                 SELECT id, next_attempt_at FROM outbound_emails \
+                 WHERE status = $4 AND next_attempt_at <= now() \
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) d) \
+         UPDATE outbound_emails o \
+         SET next_attempt_at = now() + make_interval(secs => $2 * due.ord + $3), \
+             attempts = o.attempts + 1 \
+         FROM due WHERE o.id = due.id RETURNING o.*",
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .bind::<diesel::sql_types::Double, _>(lease_step.as_secs_f64())
+    .bind::<diesel::sql_types::Double, _>(lease_margin.as_secs_f64())
+    .bind::<diesel::sql_types::Text, _>(outbox::QUEUED)
+    .load(conn)?;
+    claimed.sort_by_key(|e| e.next_attempt_at);
+    Ok(claimed)
+}
+
+/// Marks emails sent, each at the time its send ended, in one statement.
+fn mark_all_sent(conn: &mut PgConnection, sent: &[(i64, DateTime<Utc>)]) -> QueryResult<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = sent.iter().copied().unzip();
+    diesel::sql_query(
+        "UPDATE outbound_emails o \
+         SET status = $3, sent_at = t.at, sealed_secret = NULL, last_error = NULL \
+         FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, at) \
+         WHERE o.id = t.id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(&times)
+    .bind::<diesel::sql_types::Text, _>(outbox::SENT)
+    .execute(conn)
+    .map(drop)
+}
+
+/// How far one delivery run may go.
+#[derive(Debug, Clone, Copy)]
+struct Limit {
+    /// Batches to claim at most.
+    claims: Option<usize>,
+    /// No claim after this.
+    until: Option<Instant>,
+}
+
+/// A claimed email and the end of its lease, as seen from here (never later than the
+/// database's).
+struct Claimed {
+    email: OutboundEmail,
+    lease_end: Instant,
+}
+
+/// What the claiming, the sending and the recording of one run share.
+#[derive(Default)]
+struct Run {
+    state: Mutex<RunState>,
+    /// Emails were claimed, or claiming ended.
+    claimed: Notify,
+    /// The queue runs low, or sending ended.
+    claim_wanted: Notify,
+    /// Outcomes wait to be written, or sending ended.
+    outcomes_waiting: Notify,
+    /// Outcomes were written, or recording ended.
+    recorded: Notify,
+}
+
+#[derive(Default)]
+struct RunState {
+    queue: VecDeque<Claimed>,
+    /// An email is being sent.
+    sending: bool,
+    outcomes: Vec<(i64, Outcome)>,
+    /// When the oldest of `outcomes` came in.
+    oldest_outcome: Option<Instant>,
+    /// Sent or tried emails whose outcome is not written yet.
+    unrecorded: usize,
+    /// The last write of outcomes failed.
+    recording_failing: bool,
+    /// Claimed emails left untried that are still held: given back at the end.
+    given_back: Vec<i64>,
+    delivery: Delivery,
+    pace: Pace,
+    last_claim_full: bool,
+    claiming_done: bool,
+    sending_done: bool,
+    recording_done: bool,
+}
+
+/// A running average giving the newest sample an eighth of the weight.
+fn average(old: Option<Duration>, sample: Duration) -> Duration {
+    match old {
+        Some(old) => (old * 7 + sample) / 8,
+        None => sample,
+    }
+}
+
+impl Run {
+    fn state(&self) -> MutexGuard<'_, RunState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `change` on the state under its lock, never held across an await.
+    fn update<T>(&self, change: impl FnOnce(&mut RunState) -> T) -> T {
+        change(&mut self.state())
     }
 }
 
@@ -326,24 +738,24 @@ impl Job for EmailDelivery {
         "email delivery"
     }
 
+    /// Not zero: the runner would look for due emails again within a millisecond, over
+    /// and over, while there are none.
     fn interval(&self) -> Duration {
-        Duration::ZERO
+        self.poll
     }
 
-    /// Sends batches for up to a turn, so that a long queue shares the runner fairly.
+    /// Claims for up to a turn, so that a long queue shares the runner fairly.
     fn run_batch<'a>(&'a self, stop: &'a Stop) -> BoxFuture<'a, Result<Progress>> {
         Box::pin(async move {
-            let started = tokio::time::Instant::now();
-            let mut handled = 0;
-            loop {
-                let delivery = self.deliver_batch(stop).await?;
-                handled += delivery.claimed;
-                // A full batch: more may be waiting.
-                let more = delivery.claimed as i64 == BATCH_SIZE && delivery.released == 0;
-                if !more || stop.requested() || started.elapsed() >= super::TURN {
-                    return Ok(Progress { handled, more });
-                }
-            }
+            let limit = Limit {
+                claims: None,
+                until: Some(Instant::now() + super::TURN),
+            };
+            let (delivery, more) = self.deliver(stop, limit).await?;
+            Ok(Progress {
+                handled: delivery.claimed - delivery.released,
+                more,
+            })
         })
     }
 }
