@@ -18,8 +18,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use diesel::PgConnection;
-use diesel::prelude::*;
 use futures_util::FutureExt;
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
@@ -355,7 +353,7 @@ impl EmailDelivery {
             let asked = Instant::now();
             let claimed = self
                 .db
-                .run(move |conn| Ok(claim_due(conn, size as i64, step, margin)?))
+                .run(move |conn| Ok(outbox::claim_due(conn, size as i64, step, margin)?))
                 .await?;
             claims += 1;
             let full = claimed.len() == size;
@@ -574,12 +572,12 @@ impl EmailDelivery {
                 .all(|(_, o)| matches!(o, Outcome::Sent { .. }));
             let result = if only_sent {
                 self.db
-                    .run(move |conn| Ok(mark_all_sent(conn, &sent)?))
+                    .run(move |conn| Ok(outbox::mark_all_sent(conn, &sent)?))
                     .await
             } else {
                 self.db
                     .transaction(move |conn| {
-                        mark_all_sent(conn, &sent)?;
+                        outbox::mark_all_sent(conn, &sent)?;
                         for (id, outcome) in written {
                             match outcome {
                                 Outcome::Sent { .. } => {}
@@ -611,55 +609,6 @@ impl EmailDelivery {
             wait = (wait * 2).min(Duration::from_secs(5));
         }
     }
-}
-
-/// `outbox::claim_due` in one statement, outside any transaction: a claim is one round
-/// trip to the database instead of four, and its row locks last until it commits all the
-/// same. Rows another runner holds are skipped; the n-th email of the batch is leased for
-/// n send time limits plus the margin.
-fn claim_due(
-    conn: &mut PgConnection,
-    limit: i64,
-    lease_step: Duration,
-    lease_margin: Duration,
-) -> QueryResult<Vec<OutboundEmail>> {
-    let mut claimed: Vec<OutboundEmail> = diesel::sql_query(
-        "WITH due AS ( \
-             SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS ord FROM ( \
-                 SELECT id, next_attempt_at FROM outbound_emails \
-                 WHERE status = $4 AND next_attempt_at <= now() \
-                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) d) \
-         UPDATE outbound_emails o \
-         SET next_attempt_at = now() + make_interval(secs => $2 * due.ord + $3), \
-             attempts = o.attempts + 1 \
-         FROM due WHERE o.id = due.id RETURNING o.*",
-    )
-    .bind::<diesel::sql_types::BigInt, _>(limit)
-    .bind::<diesel::sql_types::Double, _>(lease_step.as_secs_f64())
-    .bind::<diesel::sql_types::Double, _>(lease_margin.as_secs_f64())
-    .bind::<diesel::sql_types::Text, _>(outbox::QUEUED)
-    .load(conn)?;
-    claimed.sort_by_key(|e| e.next_attempt_at);
-    Ok(claimed)
-}
-
-/// Marks emails sent, each at the time its send ended, in one statement.
-fn mark_all_sent(conn: &mut PgConnection, sent: &[(i64, DateTime<Utc>)]) -> QueryResult<()> {
-    if sent.is_empty() {
-        return Ok(());
-    }
-    let (ids, times): (Vec<i64>, Vec<DateTime<Utc>>) = sent.iter().copied().unzip();
-    diesel::sql_query(
-        "UPDATE outbound_emails o \
-         SET status = $3, sent_at = t.at, sealed_secret = NULL, last_error = NULL \
-         FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, at) \
-         WHERE o.id = t.id",
-    )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ids)
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(&times)
-    .bind::<diesel::sql_types::Text, _>(outbox::SENT)
-    .execute(conn)
-    .map(drop)
 }
 
 /// How far one delivery run may go.

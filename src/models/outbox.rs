@@ -171,7 +171,8 @@ pub fn queued_and_failed(conn: &mut PgConnection) -> QueryResult<(i64, i64)> {
     Ok((count(conn, QUEUED)?, count(conn, FAILED)?))
 }
 
-/// Claims up to `limit` due emails: rows another worker holds are skipped, and each
+/// Claims up to `limit` due emails in one statement (one round trip; its row locks last
+/// until it commits all the same): rows another worker holds are skipped, and each
 /// claimed row's next attempt moves past its lease, so a crashed worker's rows come back.
 /// The n-th email of the batch is leased for n send time limits plus a margin: as long as
 /// the sends before it and its own may take, no longer.
@@ -181,31 +182,46 @@ pub fn claim_due(
     lease_step: std::time::Duration,
     lease_margin: std::time::Duration,
 ) -> QueryResult<Vec<OutboundEmail>> {
-    let due: Vec<i64> = outbound_emails::table
-        .filter(outbound_emails::status.eq(QUEUED))
-        .filter(outbound_emails::next_attempt_at.le(diesel::dsl::now))
-        .order(outbound_emails::next_attempt_at)
-        .select(outbound_emails::id)
-        .limit(limit)
-        .for_update()
-        .skip_locked()
-        .load(conn)?;
-    if due.is_empty() {
-        return Ok(Vec::new());
-    }
     let mut claimed: Vec<OutboundEmail> = diesel::sql_query(
-        "UPDATE outbound_emails o \
-         SET next_attempt_at = now() + make_interval(secs => $2 * t.ord + $3), \
+        "WITH due AS ( \
+             SELECT id, row_number() OVER (ORDER BY next_attempt_at, id) AS ord FROM ( \
+                 SELECT id, next_attempt_at FROM outbound_emails \
+                 WHERE status = $4 AND next_attempt_at <= now() \
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) d) \
+         UPDATE outbound_emails o \
+         SET next_attempt_at = now() + make_interval(secs => $2 * due.ord + $3), \
              attempts = o.attempts + 1 \
-         FROM unnest($1::bigint[]) WITH ORDINALITY AS t(id, ord) \
-         WHERE o.id = t.id RETURNING o.*",
+         FROM due WHERE o.id = due.id RETURNING o.*",
     )
-    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&due)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
     .bind::<diesel::sql_types::Double, _>(lease_step.as_secs_f64())
     .bind::<diesel::sql_types::Double, _>(lease_margin.as_secs_f64())
+    .bind::<diesel::sql_types::Text, _>(QUEUED)
     .load(conn)?;
     claimed.sort_by_key(|e| e.next_attempt_at);
     Ok(claimed)
+}
+
+/// Marks emails sent, each at the time its send ended, in one statement.
+pub fn mark_all_sent(
+    conn: &mut PgConnection,
+    sent: &[(i64, chrono::DateTime<chrono::Utc>)],
+) -> QueryResult<()> {
+    if sent.is_empty() {
+        return Ok(());
+    }
+    let (ids, times): (Vec<i64>, Vec<chrono::DateTime<chrono::Utc>>) = sent.iter().copied().unzip();
+    diesel::sql_query(
+        "UPDATE outbound_emails o \
+         SET status = $3, sent_at = t.at, sealed_secret = NULL, last_error = NULL \
+         FROM unnest($1::bigint[], $2::timestamptz[]) AS t(id, at) \
+         WHERE o.id = t.id",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ids)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(&times)
+    .bind::<diesel::sql_types::Text, _>(SENT)
+    .execute(conn)
+    .map(drop)
 }
 
 /// Gives claimed emails back untried (the worker is stopping), due at once.
