@@ -161,3 +161,27 @@ INSERT INTO licences (user_id, course_id, catalog_id, is_active)
 INSERT INTO audit_entries (actor_user_id, actor_role, action, object_type, object_id, partner_id, catalog_id)
     SELECT 2, 'partner_manager', 'invitation.create', 'invitation', n::text, 1, 1 FROM generate_series(1, {invitations}) n;
 "#;
+
+/// The invitations list of the big catalog at page 2,000, as its link reaches it: after
+/// the sort key of the 49,975th invitation (25 a page).
+pub fn invitations_page_2000(url: &str) -> String {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        key: String,
+    }
+    let mut conn = PgConnection::establish(url).expect("database");
+    let key: Key = diesel::sql_query(
+        "SELECT json_build_array(to_char(invited_at AT TIME ZONE 'UTC',
+                    'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id::text)::text AS key
+         FROM invitations WHERE catalog_id = 1
+         ORDER BY invited_at DESC, id DESC OFFSET 49974 LIMIT 1",
+    )
+    .get_result(&mut conn)
+    .expect("the 49,975th invitation");
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("after", &key.key)
+        .append_pair("page", "2000")
+        .finish();
+    format!("/partner/bench/catalogs/1/invitations?{query}")
+}

@@ -42,32 +42,7 @@ async fn run() {
     let client =
         common::signed_in(&base, "bench-manager@example.org", "bench manager password").await;
 
-    // Page 2,000 as its link reaches it: after the sort key of the 49,975th invitation.
-    let deep = {
-        use diesel::prelude::*;
-        #[derive(QueryableByName)]
-        struct Key {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            invited_at: String,
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            id: String,
-        }
-        let mut conn = PgConnection::establish(&url).unwrap();
-        let key: Key = diesel::sql_query(
-            "SELECT to_char(invited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS invited_at,
-                    id::text AS id
-             FROM invitations WHERE catalog_id = 1
-             ORDER BY invited_at DESC, id DESC OFFSET 49974 LIMIT 1",
-        )
-        .get_result(&mut conn)
-        .unwrap();
-        let after = serde_json::to_string(&[key.invited_at, key.id]).unwrap();
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("after", &after)
-            .append_pair("page", "2000")
-            .finish();
-        format!("/partner/bench/catalogs/1/invitations?{query}")
-    };
+    let deep = common::invitations_page_2000(&url);
 
     let pages = [
         ("dashboard", "/partner/bench".to_string()),

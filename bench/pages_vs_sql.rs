@@ -223,28 +223,7 @@ async fn run() {
     );
     let mut admin = PgConnection::establish(&common::admin_url()).unwrap();
 
-    // Page 2,000 as its link reaches it: after the sort key of the 49,975th invitation.
-    let deep = {
-        #[derive(QueryableByName)]
-        struct Key {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            key: String,
-        }
-        let mut conn = PgConnection::establish(&url).unwrap();
-        let key: Key = diesel::sql_query(
-            "SELECT json_build_array(to_char(invited_at AT TIME ZONE 'UTC',
-                        'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), id::text)::text AS key
-             FROM invitations WHERE catalog_id = 1
-             ORDER BY invited_at DESC, id DESC OFFSET 49974 LIMIT 1",
-        )
-        .get_result(&mut conn)
-        .unwrap();
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("after", &key.key)
-            .append_pair("page", "2000")
-            .finish();
-        format!("/partner/bench/catalogs/1/invitations?{query}")
-    };
+    let deep = common::invitations_page_2000(&url);
     let pages = [
         ("dashboard", "/partner/bench".to_string()),
         (

@@ -22,6 +22,20 @@ struct Invited<'a> {
     declined: Option<DateTime<Utc>>,
 }
 
+/// The id of the partner `setup` makes.
+async fn acme_id(app: &TestApp) -> i64 {
+    app.db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap()
+}
+
 async fn user_id(app: &TestApp, email: &str) -> i64 {
     app.create_user(email, "a long password 1", false).await.id
 }
@@ -174,17 +188,7 @@ async fn every_measure_matches_a_scripted_history() {
     let app = spawn_app().await;
     let s = setup(&app, None).await;
     let catalog_id = s.catalog_id;
-    let partner_id = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner_id = acme_id(&app).await;
     let course = (partner_id, catalog_id, s.paid_course);
     let now = Utc::now();
     let ago = |days: i64, hours: i64| now - Duration::days(days) + Duration::hours(hours);
@@ -616,17 +620,7 @@ fn charts(body: &str) -> Vec<roxmltree::Document<'_>> {
 async fn the_page_draws_well_formed_charts_whose_numbers_match_its_tables_and_csv() {
     let app = spawn_app().await;
     let s = setup(&app, None).await;
-    let partner_id = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner_id = acme_id(&app).await;
     let now = Utc::now();
     for n in 0..6 {
         let email = format!("p{n}@example.org");
@@ -835,17 +829,7 @@ async fn the_roll_ups_equal_a_recount_after_every_kind_of_change_and_folding_cha
     let app = spawn_app().await;
     let s = setup(&app, None).await;
     let catalog_id = s.catalog_id;
-    let partner_id = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner_id = acme_id(&app).await;
     let paid = (partner_id, catalog_id, s.paid_course);
     let free = (partner_id, catalog_id, s.open_course);
     let now = Utc::now();
@@ -1021,17 +1005,7 @@ async fn count(app: &TestApp, query: &'static str) -> i64 {
 async fn catalog_counts_follow_learners_licences_and_courses_that_become_paid_or_free() {
     let app = spawn_app().await;
     let s = setup(&app, None).await;
-    let partner_id = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner_id = acme_id(&app).await;
     let mut people = Vec::new();
     for n in 0..4 {
         let user = user_id(&app, &format!("c{n}@example.org")).await;
