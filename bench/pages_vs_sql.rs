@@ -250,6 +250,16 @@ async fn run() {
         ("audit log", "/partner/bench/audit".to_string()),
     ];
 
+    // The manager's password is set before any statement is logged: its hash stays out
+    // of the server's log.
+    let settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
+    common::set_password(
+        &Db::connect(&settings).unwrap(),
+        2,
+        "bench manager password",
+    )
+    .await;
+
     // Capture: a server whose connections log every statement, one request per page.
     admin
         .batch_execute(&format!("ALTER DATABASE {name} SET log_statement = 'all'"))
@@ -257,7 +267,6 @@ async fn run() {
     let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
     settings.database_pool_size = 4;
     let capture_db = Db::connect(&settings).unwrap();
-    common::set_password(&capture_db, 2, "bench manager password").await;
     let capture = Application::build(settings.clone(), capture_db).unwrap();
     let capture_base = format!("http://127.0.0.1:{}", capture.port());
     tokio::spawn(capture.run_until_stopped());

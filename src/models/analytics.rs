@@ -257,13 +257,7 @@ pub fn weeks(conn: &mut PgConnection, scope: Scope, window: Window) -> QueryResu
 /// Folds the roll-ups' deltas into one row per key; answers how many rows it folded
 /// (0 as well when another runner is folding).
 pub fn fold(conn: &mut PgConnection) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Folded {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let folded: Folded = diesel::sql_query("SELECT analytics_fold() AS n").get_result(conn)?;
-    Ok(folded.n)
+    super::fold_with(conn, "analytics_fold")
 }
 
 /// Each catalog of the scope in use now: learners and paid seats against their limits.

@@ -60,11 +60,5 @@ pub fn figures(
 /// Folds the deltas into one row per catalog; answers how many rows it folded (0 as
 /// well when another runner is folding).
 pub fn fold(conn: &mut PgConnection) -> QueryResult<i64> {
-    #[derive(QueryableByName)]
-    struct Folded {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-    let folded: Folded = diesel::sql_query("SELECT catalog_counts_fold() AS n").get_result(conn)?;
-    Ok(folded.n)
+    super::fold_with(conn, "catalog_counts_fold")
 }

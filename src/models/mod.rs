@@ -410,6 +410,18 @@ pub fn contains_pattern(search: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Runs one of the SQL functions that fold counter deltas (`analytics_fold`,
+/// `catalog_counts_fold`); answers how many rows it folded.
+fn fold_with(conn: &mut PgConnection, function: &'static str) -> QueryResult<i64> {
+    #[derive(QueryableByName)]
+    struct Folded {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let folded: Folded = diesel::sql_query(format!("SELECT {function}() AS n")).get_result(conn)?;
+    Ok(folded.n)
+}
+
 /// Answers when the database does.
 pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
     diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1"))
