@@ -71,8 +71,19 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// A client with its own cookies, signed in as `email`.
 pub async fn signed_in(base: &str, email: &str, password: &str) -> reqwest::Client {
+    signed_in_with_cookie(base, email, password).await.0
+}
+
+/// A client signed in as `email`, and its `Cookie` header for other load generators.
+pub async fn signed_in_with_cookie(
+    base: &str,
+    email: &str,
+    password: &str,
+) -> (reqwest::Client, String) {
+    use reqwest::cookie::CookieStore;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
-        .cookie_store(true)
+        .cookie_provider(jar.clone())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -98,7 +109,11 @@ pub async fn signed_in(base: &str, email: &str, password: &str) -> reqwest::Clie
         .await
         .unwrap();
     assert_eq!(response.status(), 303, "sign-in of {email} failed");
-    client
+    let cookie = jar
+        .cookies(&base.parse().unwrap())
+        .and_then(|header| header.to_str().ok().map(str::to_string))
+        .unwrap_or_default();
+    (client, cookie)
 }
 
 pub async fn set_password(db: &partner_catalog::db::Db, user_id: i64, password: &str) {

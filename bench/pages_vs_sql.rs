@@ -7,7 +7,8 @@
 //! Run with `cargo bench --bench pages_vs_sql` on the machine that runs PostgreSQL: it
 //! reads the server's log (`PG_LOG`, by default Debian's
 //! `/var/log/postgresql/postgresql-15-main.log`) and needs `pgbench` on the PATH.
-//! `BENCH_CLIENTS` (8) and `BENCH_SECONDS` (8, per page and side) tune the run.
+//! `BENCH_CLIENTS` (8) and `BENCH_SECONDS` (8, per page and side) tune the run;
+//! `BENCH_PAGES=invitations` measures only the pages whose label holds that text.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -101,41 +102,77 @@ fn parse_parameters(text: &str) -> Vec<String> {
     values
 }
 
-/// Requests `path` from `clients` clients for `seconds`; answers requests/s and p95.
-async fn load_page(
-    client: &reqwest::Client,
+/// Requests `url` with `wrk` (a C load generator in a process of its own, as pgbench is
+/// for the SQL side) from `clients` connections for `seconds`; answers requests/s and
+/// p95. Every answer must be a full page: a redirect to sign-in would be small.
+fn load_page(
     url: &str,
+    cookie: &str,
+    page_bytes: usize,
     clients: usize,
     seconds: u64,
 ) -> (f64, Duration) {
-    let until = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let (client, url) = (client.clone(), url.to_string());
-        tasks.push(tokio::spawn(async move {
-            let mut timings = Vec::new();
-            while Instant::now() < until {
-                let t = Instant::now();
-                let response = client.get(&url).send().await.unwrap();
-                assert_eq!(response.status(), 200, "{url}");
-                let _ = response.bytes().await.unwrap();
-                timings.push(t.elapsed());
-            }
-            timings
-        }));
-    }
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    (all.len() as f64 / elapsed, common::percentile(&all, 0.95))
+    let dir = std::env::temp_dir().join(format!("pc_wrk_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("report.lua");
+    std::fs::write(
+        &script,
+        "done = function(summary, latency, requests)\n\
+         local e = summary.errors\n\
+         io.write(string.format(\"RESULT %d %d %d %d %d\\n\", summary.requests, \
+         summary.duration, summary.bytes, latency:percentile(95), \
+         e.connect + e.read + e.write + e.status + e.timeout))\n\
+         end\n",
+    )
+    .unwrap();
+    let output = Command::new("wrk")
+        .args([
+            "-t",
+            "2",
+            "-c",
+            &clients.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+        ])
+        .args(["-H", &format!("Cookie: {cookie}")])
+        .args(["-s", script.to_str().unwrap(), url])
+        .output()
+        .expect("wrk must be installed (Debian's wrk package)");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "wrk failed: {stdout}");
+    let numbers: Vec<u64> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let [requests, duration_us, bytes, p95_us, errors] = numbers[..] else {
+        panic!("wrk's report: {stdout}")
+    };
+    assert_eq!(errors, 0, "{url}: wrk saw errors: {stdout}");
+    assert!(
+        bytes / requests.max(1) >= page_bytes as u64,
+        "{url}: answers smaller than the page ({} bytes each)",
+        bytes / requests.max(1)
+    );
+    (
+        requests as f64 / (duration_us as f64 / 1e6),
+        Duration::from_micros(p95_us),
+    )
 }
 
-/// Runs the statements as one pgbench transaction script; answers transactions/s and p95.
-fn pgbench(database: &str, statements: &[String], clients: usize, seconds: u64) -> (f64, Duration) {
+/// Runs the statements as one pgbench transaction script, over connections set up as the
+/// server's are (no TLS, the same lock and statement timeouts); answers transactions/s
+/// and p95.
+fn pgbench(
+    database: &str,
+    settings: &Settings,
+    statements: &[String],
+    clients: usize,
+    seconds: u64,
+) -> (f64, Duration) {
     let dir = std::env::temp_dir().join(format!("pc_pgbench_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -148,6 +185,14 @@ fn pgbench(database: &str, statements: &[String], clients: usize, seconds: u64) 
     let admin = url::Url::parse(&common::admin_url()).unwrap();
     let output = Command::new("pgbench")
         .current_dir(&dir)
+        .env("PGSSLMODE", "disable")
+        .env(
+            "PGOPTIONS",
+            format!(
+                "-c lock_timeout={} -c statement_timeout={}",
+                settings.database_lock_timeout_ms, settings.database_statement_timeout_ms
+            ),
+        )
         .args(["-n", "-M", "prepared", "-l", "--log-prefix", "tx"])
         .args([
             "-c",
@@ -203,6 +248,36 @@ fn pgbench(database: &str, statements: &[String], clients: usize, seconds: u64) 
     (tps, common::percentile(&latencies, 0.95))
 }
 
+/// How often each statement prepared on one of the server's connections was planned
+/// anew (custom) or ran its cached plan (generic).
+async fn show_plans(db: &Db) {
+    #[derive(QueryableByName)]
+    struct Plans {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        statement: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        generic_plans: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        custom_plans: i64,
+    }
+    let plans: Vec<Plans> = db
+        .run(|conn| {
+            Ok(diesel::sql_query(
+                "SELECT left(regexp_replace(statement, '\\s+', ' ', 'g'), 140) AS statement, \
+                 generic_plans, custom_plans FROM pg_prepared_statements ORDER BY statement",
+            )
+            .load(conn)?)
+        })
+        .await
+        .unwrap();
+    for p in plans {
+        println!(
+            "  generic {:>6} custom {:>6}  {}",
+            p.generic_plans, p.custom_plans, p.statement
+        );
+    }
+}
+
 async fn run() {
     let log_path = std::env::var("PG_LOG")
         .unwrap_or_else(|_| "/var/log/postgresql/postgresql-15-main.log".into());
@@ -224,6 +299,7 @@ async fn run() {
     let mut admin = PgConnection::establish(&common::admin_url()).unwrap();
 
     let deep = common::invitations_page_2000(&url);
+    let only = std::env::var("BENCH_PAGES").unwrap_or_default();
     let pages = [
         ("dashboard", "/partner/bench".to_string()),
         (
@@ -249,6 +325,10 @@ async fn run() {
         ),
         ("audit log", "/partner/bench/audit".to_string()),
     ];
+    let pages: Vec<_> = pages
+        .into_iter()
+        .filter(|(label, _)| label.contains(only.as_str()))
+        .collect();
 
     // The manager's password is set before any statement is logged: its hash stays out
     // of the server's log.
@@ -310,11 +390,12 @@ async fn run() {
     let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
     settings.database_pool_size = 16;
     let db = Db::connect(&settings).unwrap();
-    let app = Application::build(settings, db.clone()).unwrap();
+    let app = Application::build(settings.clone(), db.clone()).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    let client =
-        common::signed_in(&base, "bench-manager@example.org", "bench manager password").await;
+    let (client, cookie) =
+        common::signed_in_with_cookie(&base, "bench-manager@example.org", "bench manager password")
+            .await;
 
     println!(
         "\n{clients} concurrent clients, {seconds} s per page and per side; \
@@ -330,15 +411,25 @@ async fn run() {
         let checkouts = db.checkouts();
         let warm = client.get(&url).send().await.unwrap();
         assert_eq!(warm.status(), 200, "{path}");
-        let _ = warm.bytes().await;
+        let page_bytes = warm.bytes().await.unwrap().len();
         assert_eq!(
             db.checkouts() - checkouts,
             1,
             "{label}: one connection per request"
         );
-        let (page_rate, page_p95) = load_page(&client, &url, clients, seconds).await;
-        peak_rss = peak_rss.max(common::memory_kib("VmRSS:"));
-        let (sql_rate, sql_p95) = pgbench(&name, statements, clients, seconds);
+        let load = std::thread::spawn({
+            let (url, cookie) = (url.clone(), cookie.clone());
+            move || load_page(&url, &cookie, page_bytes, clients, seconds)
+        });
+        while !load.is_finished() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            peak_rss = peak_rss.max(common::memory_kib("VmRSS:"));
+        }
+        let (page_rate, page_p95) = load.join().unwrap();
+        if std::env::var("BENCH_SHOW_PLANS").is_ok_and(|v| v == "1") {
+            show_plans(&db).await;
+        }
+        let (sql_rate, sql_p95) = pgbench(&name, &settings, statements, clients, seconds);
         println!(
             "| {label} | {} | {page_rate:.0} | {:.1} | {sql_rate:.0} | {:.1} | {:.0} % |",
             statements.len(),
@@ -348,7 +439,7 @@ async fn run() {
         );
     }
     println!(
-        "\nprocess RSS under load (server and load generator): peak {} MiB, high-water mark {} MiB",
+        "\nserver process RSS under load: peak {} MiB, high-water mark {} MiB",
         peak_rss / 1024,
         common::memory_kib("VmHWM:") / 1024
     );

@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
+
+use super::PrepareOnce;
 use serde_json::Value;
 
 use super::schema::{audit_entries, users};
@@ -201,6 +203,7 @@ pub fn names_of(
     };
     let named: Vec<Named> = diesel::sql_query(sql)
         .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(ids)
+        .prepared()
         .load(conn)?;
     Ok(named.into_iter().map(|n| (n.id, n.name)).collect())
 }
@@ -211,13 +214,15 @@ pub fn recent_for_partner(
     partner_id: i64,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
-    audit_entries::table
-        .left_join(users::table.on(users::id.nullable().eq(audit_entries::actor_user_id)))
-        .filter(audit_entries::partner_id.eq(partner_id))
-        .select(AuditRow::as_select())
-        .order((audit_entries::occurred_at.desc(), audit_entries::id.desc()))
-        .limit(limit)
-        .load(conn)
+    super::limited(
+        audit_entries::table
+            .left_join(users::table.on(users::id.nullable().eq(audit_entries::actor_user_id)))
+            .filter(audit_entries::partner_id.eq(partner_id))
+            .select(AuditRow::as_select())
+            .order((audit_entries::occurred_at.desc(), audit_entries::id.desc())),
+        limit,
+    )
+    .load(conn)
 }
 
 /// Every entry about one object, oldest first.
@@ -288,5 +293,6 @@ pub fn membership_history(
     .bind::<Nullable<BigInt>, _>(user_id)
     .bind::<Text, _>(email)
     .bind::<BigInt, _>(limit)
+    .prepared()
     .load(conn)
 }

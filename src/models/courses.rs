@@ -116,7 +116,7 @@ pub fn search(
         }
         query
     };
-    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+    super::keyset_page(conn, query, &SEARCH_ORDER, page.searching(search))
 }
 
 /// By course key (unique).

@@ -267,7 +267,7 @@ pub fn list_for_catalog(
         }
         query.select(Invitation::as_select())
     };
-    super::keyset_page(conn, query, &LIST_ORDER, page)
+    super::keyset_page(conn, query, &LIST_ORDER, page.searching(&filter.search))
 }
 
 /// A catalog's invitations (of one status, if given) by id after `after_id`.

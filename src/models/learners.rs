@@ -161,7 +161,7 @@ pub fn list_for_catalog(
         }
         query
     };
-    super::keyset_page(conn, query, &LIST_ORDER, page)
+    super::keyset_page(conn, query, &LIST_ORDER, page.searching(search))
 }
 
 /// Latest joined first.

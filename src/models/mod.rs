@@ -57,6 +57,9 @@ pub struct PageRequest {
     pub numbered: bool,
     pub per_page: i64,
     pub position: Position,
+    /// The list is narrowed by typed text: planned for each call, since a rare word
+    /// and a common one want different plans.
+    pub plan_each_call: bool,
 }
 
 impl PageRequest {
@@ -66,7 +69,14 @@ impl PageRequest {
             numbered: page.is_some(),
             per_page: per_page.unwrap_or(DEFAULT_PER_PAGE).clamp(1, MAX_PER_PAGE),
             position: Position::First,
+            plan_each_call: false,
         }
+    }
+
+    /// The same request, for a list that `search` narrows (when it holds text).
+    pub fn searching(mut self, search: &str) -> Self {
+        self.plan_each_call = !search.trim().is_empty();
+        self
     }
 
     /// The same request starting at `position` (the first page is page 1 whatever the
@@ -189,17 +199,12 @@ pub struct SortKey {
 }
 
 impl SortKey {
-    fn order(&self, reversed: bool) -> String {
-        let direction = if self.descending != reversed {
-            " DESC"
-        } else {
-            " ASC"
-        };
-        self.columns
-            .iter()
-            .map(|(sql, _)| format!("{sql}{direction}"))
-            .collect::<Vec<_>>()
-            .join(", ")
+    fn order(&self, reversed: bool, plan_each_call: bool) -> SortOrder {
+        SortOrder {
+            columns: self.columns,
+            descending: self.descending != reversed,
+            plan_each_call,
+        }
     }
 
     /// `(a, b) < ($1::t, $2::u)`: the entries after `key` in the given direction.
@@ -277,6 +282,85 @@ impl QueryFragment<Pg> for Beyond {
     }
 }
 
+/// `ORDER BY a DESC, b DESC`: written by the code, so a list's statement is prepared
+/// once per connection (diesel re-plans any statement holding raw SQL text), unless it
+/// is to be planned for each call.
+#[derive(Debug, Clone, Copy)]
+pub struct SortOrder {
+    columns: &'static [(&'static str, KeyKind)],
+    descending: bool,
+    plan_each_call: bool,
+}
+
+impl diesel::expression::Expression for SortOrder {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<QS> diesel::expression::AppearsOnTable<QS> for SortOrder {}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for SortOrder {}
+
+impl diesel::expression::ValidGrouping<()> for SortOrder {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl QueryId for SortOrder {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl QueryFragment<Pg> for SortOrder {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if self.plan_each_call {
+            out.unsafe_to_cache_prepared();
+        }
+        for (i, (sql, _)) in self.columns.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_sql(sql);
+            out.push_sql(if self.descending { " DESC" } else { " ASC" });
+        }
+        Ok(())
+    }
+}
+
+/// A hand-written statement whose text the code fixes, prepared once per connection and
+/// reused like the query builder's own; diesel otherwise parses and plans raw SQL anew
+/// on every call. Only for text that does not vary with input (values are bound).
+#[derive(Debug, Clone)]
+pub struct Prepared<Q>(pub Q);
+
+impl<Q: Query> Query for Prepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q> QueryId for Prepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for Prepared<Q> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _: &Pg) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for Prepared<Q> {}
+
+/// `.prepared()` on a hand-written statement: see `Prepared`.
+pub trait PrepareOnce: Sized {
+    fn prepared(self) -> Prepared<Self> {
+        Prepared(self)
+    }
+}
+
+impl<Q: QueryFragment<Pg>> PrepareOnce for Q {}
+
 /// A row of a list, with its sort key as it goes into links.
 pub trait Keyed {
     fn key(&self) -> Vec<String>;
@@ -298,10 +382,10 @@ pub fn keyset_page<'a, Q, U>(
 where
     U: Keyed,
     Q: diesel::query_dsl::methods::FilterDsl<Beyond, Output = Q>
-        + diesel::query_dsl::methods::OrderDsl<diesel::expression::SqlLiteral<BigInt>, Output = Q>
-        + diesel::query_dsl::methods::LimitDsl<Output = Q>
-        + LoadQuery<'a, PgConnection, U>
+        + diesel::query_dsl::methods::OrderDsl<SortOrder, Output = Q>
+        + Query
         + QueryFragment<Pg>,
+    Limited<Q>: LoadQuery<'a, PgConnection, U>,
 {
     let per_page = request.per_page;
     // A key that does not fit (an edited link) starts from the first page.
@@ -310,15 +394,20 @@ where
         other => other,
     };
     let reversed = matches!(position, Position::Before(_) | Position::Last);
-    use diesel::query_dsl::methods::{FilterDsl, LimitDsl, OrderDsl};
+    use diesel::query_dsl::methods::{FilterDsl, OrderDsl};
     let mut page = query();
     match &position {
         Position::After(k) => page = FilterDsl::filter(page, key.beyond(k, false)),
         Position::Before(k) => page = FilterDsl::filter(page, key.beyond(k, true)),
         Position::First | Position::Last => {}
     }
-    let page = OrderDsl::order(page, diesel::dsl::sql::<BigInt>(&key.order(reversed)));
-    let mut items: Vec<U> = LimitDsl::limit(page, per_page + 1).load(conn)?;
+    let page = OrderDsl::order(page, key.order(reversed, request.plan_each_call));
+    let mut items: Vec<U> = Limited {
+        query: page,
+        limit: per_page + 1,
+        plan_each_call: request.plan_each_call,
+    }
+    .load(conn)?;
     let more = items.len() as i64 > per_page;
     items.truncate(per_page as usize);
     if reversed {
@@ -332,6 +421,7 @@ where
         CountOf {
             query: &query(),
             cap: COUNT_CAP + 1,
+            plan_each_call: request.plan_each_call,
         }
         .get_result::<i64>(conn)?
     };
@@ -371,10 +461,51 @@ where
 /// used, pending invitations) are counted exactly where they are shown.
 pub const COUNT_CAP: i64 = 1_000;
 
-/// `SELECT COUNT(*) FROM (query LIMIT cap) t`.
+/// `query LIMIT n`, the number written into the statement: a bound limit keeps
+/// PostgreSQL from settling on one plan for a prepared statement, so it would plan the
+/// statement anew on every call.
+pub struct Limited<T> {
+    query: T,
+    limit: i64,
+    plan_each_call: bool,
+}
+
+/// `query LIMIT n`, `n` written in (see `Limited`).
+pub fn limited<T>(query: T, limit: i64) -> Limited<T> {
+    Limited {
+        query,
+        limit,
+        plan_each_call: false,
+    }
+}
+
+impl<T: Query> Query for Limited<T> {
+    type SqlType = T::SqlType;
+}
+
+impl<T> QueryId for Limited<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<T> RunQueryDsl<PgConnection> for Limited<T> {}
+
+impl<T: QueryFragment<Pg>> QueryFragment<Pg> for Limited<T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if self.plan_each_call {
+            out.unsafe_to_cache_prepared();
+        }
+        self.query.walk_ast(out.reborrow())?;
+        out.push_sql(&format!(" LIMIT {}", self.limit));
+        Ok(())
+    }
+}
+
+/// `SELECT COUNT(*) FROM (query LIMIT cap) t`, the cap written in (see `Limited`).
 pub struct CountOf<'q, T> {
     query: &'q T,
     cap: i64,
+    plan_each_call: bool,
 }
 
 impl<T> Query for CountOf<'_, T> {
@@ -390,11 +521,12 @@ impl<T> RunQueryDsl<PgConnection> for CountOf<'_, T> {}
 
 impl<T: QueryFragment<Pg>> QueryFragment<Pg> for CountOf<'_, T> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        if self.plan_each_call {
+            out.unsafe_to_cache_prepared();
+        }
         out.push_sql("SELECT COUNT(*) FROM (");
         self.query.walk_ast(out.reborrow())?;
-        out.push_sql(" LIMIT ");
-        out.push_bind_param::<BigInt, _>(&self.cap)?;
-        out.push_sql(") t");
+        out.push_sql(&format!(" LIMIT {}) t", self.cap));
         Ok(())
     }
 }

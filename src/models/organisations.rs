@@ -84,7 +84,7 @@ pub fn search(
         }
         query
     };
-    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+    super::keyset_page(conn, query, &SEARCH_ORDER, page.searching(search))
 }
 
 /// By short name (with the id, should two ever read alike).

@@ -1,6 +1,8 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::PrepareOnce;
+
 use super::schema::outbound_emails;
 use super::{PageRequest, Paginated, contains_pattern};
 
@@ -112,7 +114,7 @@ pub fn search(
         }
         query
     };
-    super::keyset_page(conn, query, &SEARCH_ORDER, page)
+    super::keyset_page(conn, query, &SEARCH_ORDER, page.searching(recipient))
 }
 
 /// Newest first.
@@ -197,6 +199,7 @@ pub fn claim_due(
     .bind::<diesel::sql_types::Double, _>(lease_step.as_secs_f64())
     .bind::<diesel::sql_types::Double, _>(lease_margin.as_secs_f64())
     .bind::<diesel::sql_types::Text, _>(QUEUED)
+    .prepared()
     .load(conn)?;
     claimed.sort_by_key(|e| e.next_attempt_at);
     Ok(claimed)
@@ -220,6 +223,7 @@ pub fn mark_all_sent(
     .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(&ids)
     .bind::<diesel::sql_types::Array<diesel::sql_types::Timestamptz>, _>(&times)
     .bind::<diesel::sql_types::Text, _>(SENT)
+    .prepared()
     .execute(conn)
     .map(drop)
 }

@@ -78,12 +78,10 @@ impl BlockedAttempts {
 /// The figures of these catalogs' summaries, by catalog.
 fn figures_by_catalog(
     conn: &mut PgConnection,
-    catalog_ids: &[i64],
+    of: catalog_counts::FiguresOf,
 ) -> Result<HashMap<i64, CatalogFigures>> {
-    let now = Utc::now();
-    let since = now - chrono::Duration::days(BLOCKED_WINDOW_DAYS);
     Ok(
-        catalog_counts::figures(conn, catalog_ids, now, since, PENDING_COUNT_CAP + 1)?
+        catalog_counts::figures(conn, of, BLOCKED_WINDOW_DAYS, PENDING_COUNT_CAP + 1)?
             .into_iter()
             .map(|f| (f.catalog_id, f))
             .collect(),
@@ -106,10 +104,12 @@ pub fn blocked_attempts(
     catalog: &Catalog,
 ) -> Result<BlockedAttempts> {
     require_partner_access(actor, catalog.partner_id, "catalog")?;
-    Ok(figures_by_catalog(conn, &[catalog.id])?
-        .get(&catalog.id)
-        .map(BlockedAttempts::from)
-        .unwrap_or_default())
+    Ok(
+        figures_by_catalog(conn, catalog_counts::FiguresOf::Catalog(catalog.id))?
+            .get(&catalog.id)
+            .map(BlockedAttempts::from)
+            .unwrap_or_default(),
+    )
 }
 
 pub struct Dashboard {
@@ -122,8 +122,10 @@ pub struct Dashboard {
 pub fn dashboard(conn: &mut PgConnection, actor: &Actor, partner: &Partner) -> Result<Dashboard> {
     require_partner_access(actor, partner.id, "partner")?;
     let list = catalogs::for_partner(conn, partner.id)?;
-    let ids: Vec<i64> = list.iter().map(|c| c.id).collect();
-    let figures = figures_by_catalog(conn, &ids)?;
+    let figures = figures_by_catalog(
+        conn,
+        catalog_counts::FiguresOf::ActiveCatalogsOf(partner.id),
+    )?;
     let catalogs = list
         .into_iter()
         .map(|catalog| {

@@ -305,17 +305,41 @@ pub fn count_of(count: impl Count, one: &str, many: &str) -> String {
     }
 }
 
+/// A format read once: lists format thousands of times, and reading a format string
+/// costs more than writing the time.
+struct TimeFormat(std::sync::LazyLock<Vec<chrono::format::Item<'static>>>);
+
+macro_rules! time_format {
+    ($format:literal) => {
+        TimeFormat(std::sync::LazyLock::new(|| {
+            chrono::format::StrftimeItems::new($format)
+                .parse_to_owned()
+                .unwrap_or_default()
+        }))
+    };
+}
+
+static DATETIME_UTC: TimeFormat = time_format!("%Y-%m-%d %H:%M UTC");
+static DATETIME_IN_ZONE: TimeFormat = time_format!("%Y-%m-%d %H:%M %Z");
+static DATE: TimeFormat = time_format!("%Y-%m-%d");
+
+impl TimeFormat {
+    fn write<Tz: chrono::TimeZone>(&self, value: &chrono::DateTime<Tz>) -> String
+    where
+        Tz::Offset: std::fmt::Display,
+    {
+        value.format_with_items(self.0.iter()).to_string()
+    }
+}
+
 /// Date and time shown to people.
 pub fn format_datetime(value: &chrono::DateTime<chrono::Utc>) -> String {
-    value.format("%Y-%m-%d %H:%M UTC").to_string()
+    DATETIME_UTC.write(value)
 }
 
 /// An instant in a time zone, with the zone's abbreviation so no time is ambiguous.
 pub fn format_in_zone(value: &chrono::DateTime<chrono::Utc>, zone: &chrono_tz::Tz) -> String {
-    value
-        .with_timezone(zone)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string()
+    DATETIME_IN_ZONE.write(&value.with_timezone(zone))
 }
 
 pub fn format_optional_datetime(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -323,9 +347,7 @@ pub fn format_optional_datetime(value: &Option<chrono::DateTime<chrono::Utc>>) -
 }
 
 pub fn format_date(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-    value
-        .map(|v| v.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    value.map(|v| DATE.write(&v)).unwrap_or_default()
 }
 
 /// What an audit action means, in words; unknown actions show their code.

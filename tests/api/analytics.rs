@@ -1075,9 +1075,8 @@ async fn catalog_counts_follow_learners_licences_and_courses_that_become_paid_or
             .run(move |conn| {
                 Ok(partner_catalog::models::catalog_counts::figures(
                     conn,
-                    &[catalog],
-                    Utc::now(),
-                    Utc::now(),
+                    partner_catalog::models::catalog_counts::FiguresOf::Catalog(catalog),
+                    0,
                     1,
                 )?)
             })
