@@ -501,8 +501,18 @@ pub fn courses(
     actor: &Actor,
     catalog_id: i64,
 ) -> Result<Vec<(CatalogCourse, Course)>> {
-    find(conn, actor, catalog_id)?;
-    Ok(catalogs::courses_of(conn, catalog_id)?)
+    let catalog = find(conn, actor, catalog_id)?;
+    courses_of(conn, actor, &catalog)
+}
+
+/// `courses` of a catalog already loaded.
+pub fn courses_of(
+    conn: &mut PgConnection,
+    actor: &Actor,
+    catalog: &Catalog,
+) -> Result<Vec<(CatalogCourse, Course)>> {
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    Ok(catalogs::courses_of(conn, catalog.id)?)
 }
 
 fn course_order(conn: &mut PgConnection, catalog_id: i64) -> Result<Vec<String>> {

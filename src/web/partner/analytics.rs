@@ -240,7 +240,7 @@ async fn partner_heading(
     })
 }
 
-#[get("/partner/{code}/analytics")]
+#[get("/analytics")]
 async fn partner_report(
     who: ManagerOrStaff,
     page: Page,
@@ -252,7 +252,7 @@ async fn partner_report(
     report_page(&db, &who.identity, page, heading, input.into_inner()).await
 }
 
-#[get("/partner/{code}/analytics/{chart}.csv")]
+#[get("/analytics/{chart}.csv")]
 async fn partner_csv(
     who: ManagerOrStaff,
     db: web::Data<Db>,
@@ -264,7 +264,7 @@ async fn partner_csv(
     chart_csv(&db, &who.identity, heading, chart, input.into_inner()).await
 }
 
-#[get("/partner/{code}/catalogs/{id}/analytics")]
+#[get("/catalogs/{id}/analytics")]
 async fn catalog_report(
     who: ManagerOrStaff,
     page: Page,
@@ -277,7 +277,7 @@ async fn catalog_report(
     report_page(&db, &who.identity, page, heading, input.into_inner()).await
 }
 
-#[get("/partner/{code}/catalogs/{id}/analytics/{chart}.csv")]
+#[get("/catalogs/{id}/analytics/{chart}.csv")]
 async fn catalog_csv(
     who: ManagerOrStaff,
     db: web::Data<Db>,

@@ -156,7 +156,7 @@ async fn bulk_page(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/bulk")]
+#[get("/catalogs/{id}/bulk")]
 async fn show(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -178,7 +178,7 @@ async fn show(
     render(&page)
 }
 
-#[post("/partner/{code}/catalogs/{id}/bulk")]
+#[post("/catalogs/{id}/bulk")]
 async fn upload(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -361,7 +361,7 @@ async fn check_path(
     Ok(())
 }
 
-#[get("/partner/{code}/catalogs/{id}/bulk/{job_id}")]
+#[get("/catalogs/{id}/bulk/{job_id}")]
 async fn show_job(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -428,7 +428,7 @@ where
     }
 }
 
-#[post("/partner/{code}/catalogs/{id}/bulk/{job_id}/submit")]
+#[post("/catalogs/{id}/bulk/{job_id}/submit")]
 async fn submit(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -455,7 +455,7 @@ async fn submit(
     .await
 }
 
-#[post("/partner/{code}/catalogs/{id}/bulk/{job_id}/discard")]
+#[post("/catalogs/{id}/bulk/{job_id}/discard")]
 async fn discard(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -500,7 +500,7 @@ pub async fn cancel_question(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/cancel")]
+#[get("/catalogs/{id}/bulk/{job_id}/cancel")]
 async fn confirm_cancel(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -522,7 +522,7 @@ async fn confirm_cancel(
     render(&page)
 }
 
-#[post("/partner/{code}/catalogs/{id}/bulk/{job_id}/cancel")]
+#[post("/catalogs/{id}/bulk/{job_id}/cancel")]
 async fn cancel(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -611,7 +611,7 @@ pub async fn progress_json(
         })))
 }
 
-#[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/progress")]
+#[get("/catalogs/{id}/bulk/{job_id}/progress")]
 async fn progress(
     who: ManagerOrStaff,
     db: web::Data<Db>,
@@ -623,7 +623,7 @@ async fn progress(
     progress_json(&db, &who.actor(), job_id).await
 }
 
-#[get("/partner/{code}/catalogs/{id}/bulk/{job_id}/results.csv")]
+#[get("/catalogs/{id}/bulk/{job_id}/results.csv")]
 async fn download_results(
     who: ManagerOrStaff,
     db: web::Data<Db>,

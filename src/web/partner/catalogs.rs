@@ -2,7 +2,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{local, percent, scope};
+use super::{local, percent, scope, scope_in};
 use crate::db::Db;
 use crate::domain::EmailPatterns;
 use crate::error::{Error, FieldErrors};
@@ -46,18 +46,20 @@ impl DashboardPage {
     }
 }
 
-#[get("/partner/{code}")]
+#[get("")]
 async fn dashboard(
     who: ManagerOrStaff,
     page: Page,
     db: web::Data<Db>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let actor = who.actor();
-    let (partner, _) = scope(&db, &actor, path.into_inner(), None).await?;
-    let for_partner = partner.clone();
-    let dashboard = db
-        .run(move |conn| console::dashboard(conn, &actor, &for_partner))
+    let (actor, code) = (who.actor(), path.into_inner());
+    let (partner, dashboard) = db
+        .run(move |conn| {
+            let (partner, _) = scope_in(conn, &actor, &code, None)?;
+            let dashboard = console::dashboard(conn, &actor, &partner)?;
+            Ok((partner, dashboard))
+        })
         .await?;
     render(&DashboardPage {
         page,
@@ -131,7 +133,7 @@ impl CatalogFormPage {
     }
 }
 
-#[get("/partner/{code}/catalogs/new")]
+#[get("/catalogs/new")]
 async fn new_catalog(
     who: ManagerOrStaff,
     page: Page,
@@ -160,7 +162,7 @@ async fn new_catalog(
     ))
 }
 
-#[post("/partner/{code}/catalogs")]
+#[post("/catalogs")]
 async fn create_catalog(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -204,7 +206,7 @@ struct EditQuery {
     test_email: String,
 }
 
-#[get("/partner/{code}/catalogs/{id}")]
+#[get("/catalogs/{id}")]
 async fn edit_catalog(
     who: ManagerOrStaff,
     page: Page,
@@ -245,7 +247,7 @@ async fn edit_catalog(
     render(&form)
 }
 
-#[post("/partner/{code}/catalogs/{id}")]
+#[post("/catalogs/{id}")]
 async fn update_catalog(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -298,7 +300,7 @@ struct SearchQuery {
     q: String,
 }
 
-#[get("/partner/{code}/catalogs/{id}/courses")]
+#[get("/catalogs/{id}/courses")]
 async fn courses(
     who: ManagerOrStaff,
     page: Page,
@@ -337,7 +339,7 @@ struct AddCourseForm {
     position: String,
 }
 
-#[post("/partner/{code}/catalogs/{id}/courses")]
+#[post("/catalogs/{id}/courses")]
 async fn add_course(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -406,7 +408,7 @@ async fn course_removal_page(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/courses/{course_id}/remove")]
+#[get("/catalogs/{id}/courses/{course_id}/remove")]
 async fn confirm_remove_course(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -424,7 +426,7 @@ async fn confirm_remove_course(
     render(&page)
 }
 
-#[post("/partner/{code}/catalogs/{id}/courses/{course_id}/remove")]
+#[post("/catalogs/{id}/courses/{course_id}/remove")]
 async fn remove_course(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -466,7 +468,7 @@ struct MoveForm {
     position: String,
 }
 
-#[post("/partner/{code}/catalogs/{id}/courses/{course_id}/move")]
+#[post("/catalogs/{id}/courses/{course_id}/move")]
 async fn move_course(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -534,7 +536,7 @@ struct AuditQuery {
     page: Option<i64>,
 }
 
-#[get("/partner/{code}/audit")]
+#[get("/audit")]
 async fn audit_log(
     who: ManagerOrStaff,
     page: Page,
@@ -543,8 +545,7 @@ async fn audit_log(
     query: web::Query<AuditQuery>,
     position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
-    let actor = who.actor();
-    let (partner, _) = scope(&db, &actor, path.into_inner(), None).await?;
+    let (actor, code) = (who.actor(), path.into_inner());
     let catalog_filter = query
         .catalog
         .as_deref()
@@ -552,22 +553,22 @@ async fn audit_log(
     let action = crate::services::audit::partner_actions()
         .find(|a| *a == query.action)
         .map(str::to_string);
-    let (for_partner, actor_email, for_action) =
-        (partner.clone(), query.actor.clone(), action.clone());
+    let (actor_email, for_action) = (query.actor.clone(), action.clone());
     let request = PageRequest::new(query.page, Some(50)).at(position.0);
-    let (catalogs, list) = db
+    let (partner, catalogs, list) = db
         .run(move |conn| {
-            let catalogs = catalog_service::for_partner(conn, &actor, for_partner.id)?;
+            let (partner, _) = scope_in(conn, &actor, &code, None)?;
+            let catalogs = catalog_service::for_partner(conn, &actor, partner.id)?;
             let list = console::audit_log(
                 conn,
                 &actor,
-                &for_partner,
+                &partner,
                 catalog_filter,
                 &actor_email,
                 for_action,
                 request,
             )?;
-            Ok((catalogs, list))
+            Ok((partner, catalogs, list))
         })
         .await?;
     let catalog_text = catalog_filter.map(|c| c.to_string()).unwrap_or_default();

@@ -44,7 +44,7 @@ async fn archive_question(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/archive")]
+#[get("/catalogs/{id}/archive")]
 async fn confirm_archive(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -62,7 +62,7 @@ async fn confirm_archive(
     render(&page)
 }
 
-#[post("/partner/{code}/catalogs/{id}/archive")]
+#[post("/catalogs/{id}/archive")]
 async fn archive(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -101,7 +101,7 @@ async fn archive(
     }
 }
 
-#[post("/partner/{code}/catalogs/{id}/restore")]
+#[post("/catalogs/{id}/restore")]
 async fn restore(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -125,7 +125,7 @@ async fn restore(
     Ok(see_other(&catalog_path(&partner, id)))
 }
 
-#[post("/partner/{code}/catalogs/{id}/duplicate")]
+#[post("/catalogs/{id}/duplicate")]
 async fn duplicate(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -159,7 +159,7 @@ impl ArchivedPage {
     }
 }
 
-#[get("/partner/{code}/archived")]
+#[get("/archived")]
 async fn archived(
     who: ManagerOrStaff,
     page: Page,
@@ -205,7 +205,7 @@ impl PreviewPage {
     }
 }
 
-#[get("/partner/{code}/catalogs/{id}/preview")]
+#[get("/catalogs/{id}/preview")]
 async fn preview(
     who: ManagerOrStaff,
     page: Page,

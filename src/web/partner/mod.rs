@@ -26,15 +26,37 @@ pub(crate) async fn scope(
     catalog_id: Option<i64>,
 ) -> Result<(Partner, Option<Catalog>)> {
     let actor = actor.clone();
-    db.run(move |conn| {
-        let partner = console::partner_by_code(conn, &actor, &code)?;
-        let catalog = match catalog_id {
-            Some(id) => Some(console::catalog_of(conn, &actor, &partner, id)?),
-            None => None,
-        };
-        Ok((partner, catalog))
-    })
-    .await
+    db.run(move |conn| scope_in(conn, &actor, &code, catalog_id))
+        .await
+}
+
+/// `scope` inside a page's own unit of work, which then needs no trip of its own.
+pub(crate) fn scope_in(
+    conn: &mut diesel::PgConnection,
+    actor: &Actor,
+    code: &str,
+    catalog_id: Option<i64>,
+) -> Result<(Partner, Option<Catalog>)> {
+    let partner = console::partner_by_code(conn, actor, code)?;
+    let catalog = match catalog_id {
+        Some(id) => Some(console::catalog_of(conn, actor, &partner, id)?),
+        None => None,
+    };
+    Ok((partner, catalog))
+}
+
+/// `scope_in` for a page about one catalog.
+pub(crate) fn catalog_scope_in(
+    conn: &mut diesel::PgConnection,
+    actor: &Actor,
+    code: &str,
+    catalog_id: i64,
+) -> Result<(Partner, Catalog)> {
+    let (partner, catalog) = scope_in(conn, actor, code, Some(catalog_id))?;
+    Ok((
+        partner,
+        catalog.ok_or(crate::error::Error::NotFound("catalog"))?,
+    ))
 }
 
 /// `reason=…` of confirmation forms.
@@ -62,11 +84,15 @@ pub(crate) fn percent(used: i64, limit: i32) -> i64 {
     }
 }
 
+/// Every console page, under `/partner/{code}`: other requests pass them by with one
+/// prefix test, and these match only the rest of the path.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    analytics::routes(cfg);
-    catalogs::routes(cfg);
-    people::routes(cfg);
-    lifecycle::routes(cfg);
-    bulk::routes(cfg);
-    pre_enrollments::routes(cfg);
+    cfg.service(web::scope("/partner/{code}").configure(|cfg| {
+        analytics::routes(cfg);
+        catalogs::routes(cfg);
+        people::routes(cfg);
+        lifecycle::routes(cfg);
+        bulk::routes(cfg);
+        pre_enrollments::routes(cfg);
+    }));
 }

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{ReasonForm, local, local_opt, scope};
+use super::{ReasonForm, catalog_scope_in, local, local_opt, scope};
 use crate::db::Db;
 use crate::domain::InvitationStatus;
 use crate::error::{Error, FieldErrors};
@@ -113,8 +113,6 @@ async fn invitations_page(
         warnings,
     } = typed;
     let actor = who.actor();
-    let (partner, catalog) = scope(db, &actor, code, Some(id)).await?;
-    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let status = InvitationStatus::parse(query.status.trim());
     let filter = InvitationFilter {
         status,
@@ -122,9 +120,12 @@ async fn invitations_page(
     };
     let request = PageRequest::new(query.page, None)
         .at(crate::web::page::ListPosition::from_query(req.query_string()).0);
-    let for_catalog = catalog.clone();
-    let list = db
-        .run(move |conn| console::invitations(conn, &actor, &for_catalog, &filter, request))
+    let (partner, catalog, list) = db
+        .run(move |conn| {
+            let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
+            let list = console::invitations(conn, &actor, &catalog, &filter, request)?;
+            Ok((partner, catalog, list))
+        })
         .await?;
     let status_text = status.map(|s| s.as_str()).unwrap_or("");
     let pager = Pager::new(
@@ -150,7 +151,7 @@ async fn invitations_page(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/invitations")]
+#[get("/catalogs/{id}/invitations")]
 async fn list_invitations(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -171,7 +172,7 @@ struct InviteForm {
     confirmed: String,
 }
 
-#[post("/partner/{code}/catalogs/{id}/invitations")]
+#[post("/catalogs/{id}/invitations")]
 async fn invite(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -242,7 +243,7 @@ async fn invite(
     crate::web::page::render_status(status, &page)
 }
 
-#[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/resend")]
+#[post("/catalogs/{id}/invitations/{invitation_id}/resend")]
 async fn resend(
     who: ManagerOrStaff,
     session: TypedSession,
@@ -303,7 +304,7 @@ pub(super) struct TypedReason {
     pub(super) errors: FieldErrors,
 }
 
-#[get("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]
+#[get("/catalogs/{id}/invitations/{invitation_id}/remove")]
 async fn confirm_remove_invitation(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -362,7 +363,7 @@ async fn invitation_removal_page(
     })
 }
 
-#[post("/partner/{code}/catalogs/{id}/invitations/{invitation_id}/remove")]
+#[post("/catalogs/{id}/invitations/{invitation_id}/remove")]
 async fn remove_invitation(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -432,7 +433,7 @@ struct LearnerQuery {
     page: Option<i64>,
 }
 
-#[get("/partner/{code}/catalogs/{id}/learners")]
+#[get("/catalogs/{id}/learners")]
 async fn learners(
     who: ManagerOrStaff,
     page: Page,
@@ -443,20 +444,21 @@ async fn learners(
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (code, id) = path.into_inner();
-    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
-    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let active = match query.status.as_str() {
         "active" => Some(true),
         "removed" => Some(false),
         _ => None,
     };
-    let (for_catalog, search, request) = (
-        catalog.clone(),
+    let (search, request) = (
         query.q.clone(),
         PageRequest::new(query.page, None).at(position.0),
     );
-    let list = db
-        .run(move |conn| console::learners(conn, &actor, &for_catalog, active, &search, request))
+    let (partner, catalog, list) = db
+        .run(move |conn| {
+            let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
+            let list = console::learners(conn, &actor, &catalog, active, &search, request)?;
+            Ok((partner, catalog, list))
+        })
         .await?;
     let status_filter = if active.is_some() {
         query.status.clone()
@@ -479,7 +481,7 @@ async fn learners(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/learners/{user_id}/remove")]
+#[get("/catalogs/{id}/learners/{user_id}/remove")]
 async fn confirm_remove_learner(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -521,7 +523,7 @@ async fn learner_removal_page(
     })
 }
 
-#[post("/partner/{code}/catalogs/{id}/learners/{user_id}/remove")]
+#[post("/catalogs/{id}/learners/{user_id}/remove")]
 async fn remove_learner(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -583,7 +585,7 @@ struct LicenceQuery {
     page: Option<i64>,
 }
 
-#[get("/partner/{code}/catalogs/{id}/licences")]
+#[get("/catalogs/{id}/licences")]
 async fn licences(
     who: ManagerOrStaff,
     page: Page,
@@ -594,8 +596,6 @@ async fn licences(
 ) -> Result<HttpResponse, AppError> {
     let actor = who.actor();
     let (code, id) = path.into_inner();
-    let (partner, catalog) = scope(&db, &actor, code, Some(id)).await?;
-    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
     let course_filter = query
         .course
         .as_deref()
@@ -605,19 +605,16 @@ async fn licences(
         "inactive" => Some(false),
         _ => None,
     };
-    let (for_catalog, request) = (
-        catalog.clone(),
-        PageRequest::new(query.page, None).at(position.0),
-    );
-    let (courses, list) = db
+    let request = PageRequest::new(query.page, None).at(position.0);
+    let (partner, catalog, courses, list) = db
         .run(move |conn| {
-            let courses = crate::services::catalogs::courses(conn, &actor, for_catalog.id)?
+            let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
+            let courses = crate::services::catalogs::courses_of(conn, &actor, &catalog)?
                 .into_iter()
                 .map(|(_, c)| c)
                 .collect();
-            let list =
-                console::licences(conn, &actor, &for_catalog, course_filter, active, request)?;
-            Ok((courses, list))
+            let list = console::licences(conn, &actor, &catalog, course_filter, active, request)?;
+            Ok((partner, catalog, courses, list))
         })
         .await?;
     let status_filter = if active.is_some() {
@@ -643,7 +640,7 @@ async fn licences(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/licences/{licence_id}/deactivate")]
+#[get("/catalogs/{id}/licences/{licence_id}/deactivate")]
 async fn confirm_deactivate(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -681,7 +678,7 @@ async fn deactivation_page(
     })
 }
 
-#[post("/partner/{code}/catalogs/{id}/licences/{licence_id}/deactivate")]
+#[post("/catalogs/{id}/licences/{licence_id}/deactivate")]
 async fn deactivate(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -715,7 +712,7 @@ async fn deactivate(
     Ok(see_other(&format!("{}/licences", base(&partner, id))))
 }
 
-#[get("/partner/{code}/catalogs/{id}/export/{kind}.csv")]
+#[get("/catalogs/{id}/export/{kind}.csv")]
 async fn export(
     who: ManagerOrStaff,
     db: web::Data<Db>,

@@ -121,7 +121,7 @@ async fn list_page(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/pre-enrolments")]
+#[get("/catalogs/{id}/pre-enrolments")]
 async fn show_list(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -152,7 +152,7 @@ struct PreEnrolForm {
     courses: Vec<String>,
 }
 
-#[post("/partner/{code}/catalogs/{id}/pre-enrolments")]
+#[post("/catalogs/{id}/pre-enrolments")]
 async fn create(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -279,7 +279,7 @@ async fn cancel_page(
     })
 }
 
-#[get("/partner/{code}/catalogs/{id}/pre-enrolments/{pending_id}/cancel")]
+#[get("/catalogs/{id}/pre-enrolments/{pending_id}/cancel")]
 async fn confirm_cancel(
     req: HttpRequest,
     who: ManagerOrStaff,
@@ -289,7 +289,7 @@ async fn confirm_cancel(
     render(&cancel_page(&req, &who, &db, path.into_inner(), TypedReason::default()).await?)
 }
 
-#[post("/partner/{code}/catalogs/{id}/pre-enrolments/{pending_id}/cancel")]
+#[post("/catalogs/{id}/pre-enrolments/{pending_id}/cancel")]
 async fn cancel(
     req: HttpRequest,
     who: ManagerOrStaff,

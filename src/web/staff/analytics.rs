@@ -19,7 +19,7 @@ fn heading() -> Heading {
     }
 }
 
-#[get("/staff/analytics")]
+#[get("/analytics")]
 async fn platform_report(
     staff: Staff,
     page: Page,
@@ -29,7 +29,7 @@ async fn platform_report(
     report_page(&db, &staff.0, page, heading(), input.into_inner()).await
 }
 
-#[get("/staff/analytics/{chart}.csv")]
+#[get("/analytics/{chart}.csv")]
 async fn platform_csv(
     staff: Staff,
     db: web::Data<Db>,

@@ -48,7 +48,7 @@ fn query_string(typed: &PlatformFilter) -> String {
     query.finish()
 }
 
-#[get("/staff/audit")]
+#[get("/audit")]
 async fn audit_log(
     staff: Staff,
     page: Page,
@@ -94,7 +94,7 @@ async fn audit_log(
     }
 }
 
-#[get("/staff/audit.csv")]
+#[get("/audit.csv")]
 async fn audit_csv(
     staff: Staff,
     db: web::Data<Db>,

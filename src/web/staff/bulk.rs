@@ -75,7 +75,7 @@ struct QueueQuery {
     page: Option<i64>,
 }
 
-#[get("/staff/bulk")]
+#[get("/bulk")]
 async fn queue(
     staff: Staff,
     page: Page,
@@ -122,7 +122,7 @@ fn staff_paths(view: &JobView) -> (String, (String, String)) {
     )
 }
 
-#[get("/staff/bulk/{id}")]
+#[get("/bulk/{id}")]
 async fn show(
     req: HttpRequest,
     staff: Staff,
@@ -143,7 +143,7 @@ async fn show(
     render(&page)
 }
 
-#[post("/staff/bulk/{id}/approve")]
+#[post("/bulk/{id}/approve")]
 async fn approve(
     staff: Staff,
     session: TypedSession,
@@ -163,7 +163,7 @@ async fn approve(
     Ok(see_other(&format!("/staff/bulk/{id}")))
 }
 
-#[post("/staff/bulk/{id}/reject")]
+#[post("/bulk/{id}/reject")]
 async fn reject(
     req: HttpRequest,
     staff: Staff,
@@ -197,7 +197,7 @@ async fn reject(
     }
 }
 
-#[get("/staff/bulk/{id}/cancel")]
+#[get("/bulk/{id}/cancel")]
 async fn confirm_cancel(
     req: HttpRequest,
     staff: Staff,
@@ -217,7 +217,7 @@ async fn confirm_cancel(
     render(&page)
 }
 
-#[post("/staff/bulk/{id}/cancel")]
+#[post("/bulk/{id}/cancel")]
 async fn cancel(
     req: HttpRequest,
     staff: Staff,
@@ -239,7 +239,7 @@ async fn cancel(
     .await
 }
 
-#[get("/staff/bulk/{id}/progress")]
+#[get("/bulk/{id}/progress")]
 async fn progress(
     staff: Staff,
     db: web::Data<Db>,
@@ -248,7 +248,7 @@ async fn progress(
     progress_json(&db, &staff.0.actor(), path.into_inner()).await
 }
 
-#[get("/staff/bulk/{id}/results.csv")]
+#[get("/bulk/{id}/results.csv")]
 async fn results(
     staff: Staff,
     db: web::Data<Db>,

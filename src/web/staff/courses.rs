@@ -96,7 +96,7 @@ async fn all_organisations(db: &Db, actor: Actor) -> Result<Vec<Organisation>, E
     db.run(move |conn| organisations::all(conn, &actor)).await
 }
 
-#[get("/staff/courses")]
+#[get("/courses")]
 async fn list(
     staff: Staff,
     page: Page,
@@ -128,7 +128,7 @@ async fn list(
     })
 }
 
-#[get("/staff/courses/new")]
+#[get("/courses/new")]
 async fn new_form(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpResponse, AppError> {
     let organisations = all_organisations(&db, staff.0.actor()).await?;
     render(&FormPage {
@@ -143,7 +143,7 @@ async fn new_form(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRes
     })
 }
 
-#[post("/staff/courses")]
+#[post("/courses")]
 async fn create(
     req: HttpRequest,
     staff: Staff,
@@ -173,7 +173,7 @@ async fn create(
     }
 }
 
-#[get("/staff/courses/{id}/edit")]
+#[get("/courses/{id}/edit")]
 async fn edit_form(
     staff: Staff,
     page: Page,
@@ -192,7 +192,7 @@ async fn edit_form(
     })
 }
 
-#[post("/staff/courses/{id}")]
+#[post("/courses/{id}")]
 async fn update(
     req: HttpRequest,
     staff: Staff,
@@ -224,7 +224,7 @@ async fn update(
     }
 }
 
-#[get("/staff/courses/import")]
+#[get("/courses/import")]
 async fn import_form(_staff: Staff, page: Page) -> Result<HttpResponse, AppError> {
     render(&ImportPage {
         page,
@@ -239,7 +239,7 @@ struct ImportForm {
     csv: String,
 }
 
-#[post("/staff/courses/import")]
+#[post("/courses/import")]
 async fn import(
     req: HttpRequest,
     staff: Staff,
@@ -276,7 +276,7 @@ struct SharedForm {
     shared: String,
 }
 
-#[post("/staff/courses/{id}/shared")]
+#[post("/courses/{id}/shared")]
 async fn set_shared(
     req: HttpRequest,
     staff: Staff,

@@ -53,7 +53,7 @@ struct DashboardPage {
 
 impl DashboardPage {}
 
-#[get("/staff")]
+#[get("")]
 async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpResponse, AppError> {
     let actor = staff.0.actor();
     let overview = db
@@ -62,14 +62,17 @@ async fn dashboard(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRe
     render(&DashboardPage { page, overview })
 }
 
+/// Every staff page, under `/staff`: other requests pass them by with one prefix test.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(dashboard);
-    analytics::routes(cfg);
-    audit::routes(cfg);
-    bulk::routes(cfg);
-    organisations::routes(cfg);
-    outbox::routes(cfg);
-    partners::routes(cfg);
-    courses::routes(cfg);
-    users::routes(cfg);
+    cfg.service(web::scope("/staff").configure(|cfg| {
+        cfg.service(dashboard);
+        analytics::routes(cfg);
+        audit::routes(cfg);
+        bulk::routes(cfg);
+        organisations::routes(cfg);
+        outbox::routes(cfg);
+        partners::routes(cfg);
+        courses::routes(cfg);
+        users::routes(cfg);
+    }));
 }

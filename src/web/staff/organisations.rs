@@ -30,7 +30,7 @@ struct FormPage {
     errors: FieldErrors,
 }
 
-#[get("/staff/organisations")]
+#[get("/organisations")]
 async fn list(
     staff: Staff,
     page: Page,
@@ -52,7 +52,7 @@ async fn list(
     })
 }
 
-#[get("/staff/organisations/new")]
+#[get("/organisations/new")]
 async fn new_form(_staff: Staff, page: Page) -> Result<HttpResponse, AppError> {
     render(&FormPage {
         page,
@@ -62,7 +62,7 @@ async fn new_form(_staff: Staff, page: Page) -> Result<HttpResponse, AppError> {
     })
 }
 
-#[post("/staff/organisations")]
+#[post("/organisations")]
 async fn create(
     req: HttpRequest,
     staff: Staff,
@@ -91,7 +91,7 @@ async fn create(
     }
 }
 
-#[get("/staff/organisations/{id}/edit")]
+#[get("/organisations/{id}/edit")]
 async fn edit_form(
     staff: Staff,
     page: Page,
@@ -115,7 +115,7 @@ async fn edit_form(
     })
 }
 
-#[post("/staff/organisations/{id}")]
+#[post("/organisations/{id}")]
 async fn update(
     req: HttpRequest,
     staff: Staff,

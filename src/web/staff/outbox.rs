@@ -80,7 +80,7 @@ impl EmailPage {
     }
 }
 
-#[get("/staff/outbox")]
+#[get("/outbox")]
 async fn list(
     staff: Staff,
     page: Page,
@@ -126,7 +126,7 @@ async fn list(
     })
 }
 
-#[get("/staff/outbox/{id}")]
+#[get("/outbox/{id}")]
 async fn show(
     staff: Staff,
     page: Page,
@@ -139,7 +139,7 @@ async fn show(
     render(&EmailPage { page, email })
 }
 
-#[post("/staff/outbox/{id}/retry")]
+#[post("/outbox/{id}/retry")]
 async fn retry(
     staff: Staff,
     session: TypedSession,

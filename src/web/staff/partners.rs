@@ -79,7 +79,7 @@ async fn form_context(
     .await
 }
 
-#[get("/staff/partners")]
+#[get("/partners")]
 async fn list(
     staff: Staff,
     page: Page,
@@ -101,7 +101,7 @@ async fn list(
     })
 }
 
-#[get("/staff/partners/new")]
+#[get("/partners/new")]
 async fn new_form(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpResponse, AppError> {
     let (organisations, _) = form_context(&db, staff.0.actor(), None).await?;
     render(&FormPage {
@@ -120,7 +120,7 @@ async fn new_form(staff: Staff, page: Page, db: web::Data<Db>) -> Result<HttpRes
     })
 }
 
-#[post("/staff/partners")]
+#[post("/partners")]
 async fn create(
     req: HttpRequest,
     staff: Staff,
@@ -159,7 +159,7 @@ async fn create(
     }
 }
 
-#[get("/staff/partners/{id}/edit")]
+#[get("/partners/{id}/edit")]
 async fn edit_form(
     staff: Staff,
     page: Page,
@@ -182,7 +182,7 @@ async fn edit_form(
     })
 }
 
-#[post("/staff/partners/{id}")]
+#[post("/partners/{id}")]
 async fn update(
     req: HttpRequest,
     staff: Staff,
@@ -226,7 +226,7 @@ struct ManagerForm {
     email: String,
 }
 
-#[post("/staff/partners/{id}/managers")]
+#[post("/partners/{id}/managers")]
 async fn assign_manager(
     req: HttpRequest,
     staff: Staff,
@@ -313,7 +313,7 @@ async fn manager_removal_page(
     })
 }
 
-#[get("/staff/partners/{id}/managers/{user_id}/remove")]
+#[get("/partners/{id}/managers/{user_id}/remove")]
 async fn confirm_unassign_manager(
     req: HttpRequest,
     staff: Staff,
@@ -331,7 +331,7 @@ async fn confirm_unassign_manager(
     render(&page)
 }
 
-#[post("/staff/partners/{id}/managers/{user_id}/remove")]
+#[post("/partners/{id}/managers/{user_id}/remove")]
 async fn unassign_manager(
     req: HttpRequest,
     staff: Staff,

@@ -84,7 +84,7 @@ impl UserPage {
     }
 }
 
-#[get("/staff/users")]
+#[get("/users")]
 async fn list(
     staff: Staff,
     page: Page,
@@ -106,7 +106,7 @@ async fn list(
     })
 }
 
-#[get("/staff/users/{id}")]
+#[get("/users/{id}")]
 async fn show(
     staff: Staff,
     page: Page,
@@ -131,7 +131,7 @@ struct IdentityForm {
     identity: String,
 }
 
-#[post("/staff/users/{id}/identities")]
+#[post("/users/{id}/identities")]
 async fn link_identity(
     req: HttpRequest,
     staff: Staff,
@@ -163,7 +163,7 @@ async fn link_identity(
     }
 }
 
-#[post("/staff/users/{id}/identities/{identity_id}/remove")]
+#[post("/users/{id}/identities/{identity_id}/remove")]
 async fn unlink_identity(
     staff: Staff,
     session: TypedSession,
@@ -273,7 +273,7 @@ async fn role_confirmation(
     })
 }
 
-#[get("/staff/users/{id}/{change}/confirm")]
+#[get("/users/{id}/{change}/confirm")]
 async fn confirm_change(
     req: HttpRequest,
     staff: Staff,
@@ -285,7 +285,7 @@ async fn confirm_change(
     render(&role_confirmation(&req, &staff, &db, id, &change, &query.value).await?)
 }
 
-#[post("/staff/users/{id}/staff")]
+#[post("/users/{id}/staff")]
 async fn set_staff(
     staff: Staff,
     session: TypedSession,
@@ -310,7 +310,7 @@ async fn set_staff(
     back_to_user(&session, id, outcome)
 }
 
-#[post("/staff/users/{id}/active")]
+#[post("/users/{id}/active")]
 async fn set_active(
     staff: Staff,
     session: TypedSession,
