@@ -164,6 +164,7 @@ fn mark_broken(conn: &mut PgConnection) {
 pub struct Db {
     pool: PgPool,
     checkouts: Arc<AtomicU64>,
+    units_of_work: Arc<AtomicU64>,
 }
 
 /// Counts the connections taken from the pool, for tests and operators.
@@ -210,7 +211,11 @@ impl Db {
             }))
             .build(manager)
             .context("cannot open the database connection pool")?;
-        Ok(Self { pool, checkouts })
+        Ok(Self {
+            pool,
+            checkouts,
+            units_of_work: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Like `connect`, but waits for the database to come up, retrying with backoff and
@@ -260,6 +265,11 @@ impl Db {
         self.checkouts.load(Ordering::Relaxed)
     }
 
+    /// Units of work run so far: each is a trip to a blocking thread and back.
+    pub fn units_of_work(&self) -> u64 {
+        self.units_of_work.load(Ordering::Relaxed)
+    }
+
     /// Runs `work` in one database transaction on the blocking pool.
     pub async fn transaction<T, F>(&self, work: F) -> Result<T>
     where
@@ -287,6 +297,7 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T> + Clone + Send + 'static,
         T: Send + 'static,
     {
+        self.units_of_work.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
         let span = tracing::Span::current();
         let request = REQUEST_CONNECTION.try_with(Clone::clone).ok();

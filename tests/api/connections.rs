@@ -29,6 +29,77 @@ async fn a_page_takes_one_connection_however_many_units_of_work_it_runs() {
 }
 
 #[tokio::test]
+async fn console_lists_load_the_signed_in_person_with_their_data_in_one_unit_of_work() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let catalog = format!("/partner/acme/catalogs/{}", s.catalog_id);
+    for path in [
+        "/partner/acme".to_string(),
+        "/partner/acme/audit".to_string(),
+        format!("{catalog}/invitations"),
+        format!("{catalog}/invitations?status=sent&q=example"),
+        format!("{catalog}/learners"),
+        format!("{catalog}/licences"),
+    ] {
+        let before = app.db.units_of_work();
+        let page = manager.get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert!(
+            page.body.contains("href=\"/partner/acme\">My partner"),
+            "{path}: the navigation knows who is signed in"
+        );
+        assert_eq!(app.db.units_of_work() - before, 1, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn console_lists_refuse_ended_sessions_and_people_who_manage_nothing() {
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let manager = signed_in_manager(&app).await;
+    let pages = [
+        "/partner/acme".to_string(),
+        format!("/partner/acme/catalogs/{}/invitations", s.catalog_id),
+    ];
+    // Someone who manages no partner: nothing there for them.
+    app.create_user("nobody@example.org", "nobody password 1", false)
+        .await;
+    let nobody = app.another_browser();
+    nobody
+        .sign_in("nobody@example.org", "nobody password 1")
+        .await
+        .assert_redirect_to("/");
+    for path in &pages {
+        assert_eq!(
+            nobody.get(path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    // A session ended elsewhere is over on these pages too, and stays over.
+    let elsewhere = manager.copy_of_this_browser();
+    manager
+        .post("/account/sign-out-everywhere", &[])
+        .await
+        .assert_redirect_to("/login");
+    for path in &pages {
+        let page = elsewhere.get(path).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{path}");
+        assert!(
+            page.location
+                .as_deref()
+                .is_some_and(|to| to.starts_with("/login")),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        elsewhere.get("/account").await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
 async fn a_connection_closed_under_the_pool_is_replaced_and_the_page_still_answers() {
     let app = spawn_app().await;
     setup(&app, None).await;

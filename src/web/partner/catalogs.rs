@@ -13,7 +13,7 @@ use crate::models::{PageRequest, Paginated};
 use crate::services::audit::AuditLine;
 use crate::services::catalogs::{self as catalog_service, CatalogInput};
 use crate::services::console::{self, AddressTest, CatalogSummary, Dashboard};
-use crate::web::auth::ManagerOrStaff;
+use crate::web::auth::{ManagerOrStaff, with_role};
 use crate::web::error::AppError;
 use crate::web::page::{ConfirmPage, Page, Pager, render, render_invalid, see_other};
 use crate::web::session::TypedSession;
@@ -47,22 +47,17 @@ impl DashboardPage {
 }
 
 #[get("")]
-async fn dashboard(
-    who: ManagerOrStaff,
-    page: Page,
-    db: web::Data<Db>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let (actor, code) = (who.actor(), path.into_inner());
-    let (partner, dashboard) = db
-        .run(move |conn| {
-            let (partner, _) = scope_in(conn, &actor, &code, None)?;
-            let dashboard = console::dashboard(conn, &actor, &partner)?;
-            Ok((partner, dashboard))
-        })
-        .await?;
+async fn dashboard(req: HttpRequest, path: web::Path<String>) -> Result<HttpResponse, AppError> {
+    let code = path.into_inner();
+    let (who, (partner, dashboard)) = with_role(&req, move |conn, who: &ManagerOrStaff| {
+        let actor = who.actor();
+        let (partner, _) = scope_in(conn, &actor, &code, None)?;
+        let dashboard = console::dashboard(conn, &actor, &partner)?;
+        Ok((partner, dashboard))
+    })
+    .await?;
     render(&DashboardPage {
-        page,
+        page: Page::for_request(&req, Some(&who.identity)),
         partner,
         dashboard,
         now: chrono::Utc::now(),
@@ -538,14 +533,12 @@ struct AuditQuery {
 
 #[get("/audit")]
 async fn audit_log(
-    who: ManagerOrStaff,
-    page: Page,
-    db: web::Data<Db>,
+    req: HttpRequest,
     path: web::Path<String>,
     query: web::Query<AuditQuery>,
     position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
-    let (actor, code) = (who.actor(), path.into_inner());
+    let code = path.into_inner();
     let catalog_filter = query
         .catalog
         .as_deref()
@@ -555,22 +548,23 @@ async fn audit_log(
         .map(str::to_string);
     let (actor_email, for_action) = (query.actor.clone(), action.clone());
     let request = PageRequest::new(query.page, Some(50)).at(position.0);
-    let (partner, catalogs, list) = db
-        .run(move |conn| {
-            let (partner, _) = scope_in(conn, &actor, &code, None)?;
-            let catalogs = catalog_service::for_partner(conn, &actor, partner.id)?;
-            let list = console::audit_log(
-                conn,
-                &actor,
-                &partner,
-                catalog_filter,
-                &actor_email,
-                for_action,
-                request,
-            )?;
-            Ok((partner, catalogs, list))
-        })
-        .await?;
+    let (who, (partner, catalogs, list)) = with_role(&req, move |conn, who: &ManagerOrStaff| {
+        let actor = who.actor();
+        let (partner, _) = scope_in(conn, &actor, &code, None)?;
+        let catalogs = catalog_service::for_partner(conn, &actor, partner.id)?;
+        let list = console::audit_log(
+            conn,
+            &actor,
+            &partner,
+            catalog_filter,
+            &actor_email,
+            for_action,
+            request,
+        )?;
+        Ok((partner, catalogs, list))
+    })
+    .await?;
+    let page = Page::for_request(&req, Some(&who.identity));
     let catalog_text = catalog_filter.map(|c| c.to_string()).unwrap_or_default();
     let base = format!("/partner/{}/audit", partner.code);
     let pager = Pager::new(

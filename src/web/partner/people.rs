@@ -19,7 +19,7 @@ use crate::services::console::{
 };
 use crate::services::exports::{self, ExportKind};
 use crate::services::{ServiceContext, enrollments, invitations};
-use crate::web::auth::ManagerOrStaff;
+use crate::web::auth::{ManagerOrStaff, with_role};
 use crate::web::error::AppError;
 use crate::web::page::{Page, Pager, render, render_invalid, see_other};
 use crate::web::session::TypedSession;
@@ -98,42 +98,67 @@ struct TypedInvites {
     warnings: Option<InviteWarnings>,
 }
 
+/// The invitations page's data: its partner, catalog and page of the list.
+type InvitationsData = (Partner, Catalog, Paginated<Invitation>);
+
+/// Reads the invitations page's data in one unit of work.
+fn invitations_data(
+    req: &HttpRequest,
+    (code, id): (String, i64),
+    query: &InvitationQuery,
+) -> impl FnOnce(&mut diesel::PgConnection, &ManagerOrStaff) -> crate::error::Result<InvitationsData>
++ Clone
++ Send
++ 'static {
+    let filter = InvitationFilter {
+        status: InvitationStatus::parse(query.status.trim()),
+        search: query.q.clone(),
+    };
+    let request = PageRequest::new(query.page, None)
+        .at(crate::web::page::ListPosition::from_query(req.query_string()).0);
+    move |conn, who| {
+        let actor = who.actor();
+        let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
+        let list = console::invitations(conn, &actor, &catalog, &filter, request)?;
+        Ok((partner, catalog, list))
+    }
+}
+
 async fn invitations_page(
     req: &HttpRequest,
     who: &ManagerOrStaff,
     db: &Db,
-    (code, id): (String, i64),
+    path: (String, i64),
     query: &InvitationQuery,
     typed: TypedInvites,
 ) -> Result<InvitationsPage, AppError> {
+    let (read, for_who) = (invitations_data(req, path, query), who.clone());
+    let data = db.run(move |conn| read(conn, &for_who)).await?;
+    Ok(show_invitations(req, who, data, query, typed))
+}
+
+fn show_invitations(
+    req: &HttpRequest,
+    who: &ManagerOrStaff,
+    (partner, catalog, list): InvitationsData,
+    query: &InvitationQuery,
+    typed: TypedInvites,
+) -> InvitationsPage {
     let TypedInvites {
         emails,
         errors,
         report,
         warnings,
     } = typed;
-    let actor = who.actor();
+    let id = catalog.id;
     let status = InvitationStatus::parse(query.status.trim());
-    let filter = InvitationFilter {
-        status,
-        search: query.q.clone(),
-    };
-    let request = PageRequest::new(query.page, None)
-        .at(crate::web::page::ListPosition::from_query(req.query_string()).0);
-    let (partner, catalog, list) = db
-        .run(move |conn| {
-            let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
-            let list = console::invitations(conn, &actor, &catalog, &filter, request)?;
-            Ok((partner, catalog, list))
-        })
-        .await?;
     let status_text = status.map(|s| s.as_str()).unwrap_or("");
     let pager = Pager::new(
         &list,
         &format!("{}/invitations", base(&partner, id)),
         &[("status", status_text), ("q", &query.q)],
     );
-    Ok(InvitationsPage {
+    InvitationsPage {
         page: Page::for_request(req, Some(&who.identity)),
         partner,
         catalog,
@@ -148,19 +173,23 @@ async fn invitations_page(
         max_pasted: MAX_PASTED_INVITATIONS,
         now: chrono::Utc::now(),
         resend_interval: resend_interval(req),
-    })
+    }
 }
 
 #[get("/catalogs/{id}/invitations")]
 async fn list_invitations(
     req: HttpRequest,
-    who: ManagerOrStaff,
-    db: web::Data<Db>,
     path: web::Path<(String, i64)>,
     query: web::Query<InvitationQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let (code, id) = path.into_inner();
-    render(&invitations_page(&req, &who, &db, (code, id), &query, TypedInvites::default()).await?)
+    let (who, data) = with_role(&req, invitations_data(&req, path.into_inner(), &query)).await?;
+    render(&show_invitations(
+        &req,
+        &who,
+        data,
+        &query,
+        TypedInvites::default(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -435,14 +464,11 @@ struct LearnerQuery {
 
 #[get("/catalogs/{id}/learners")]
 async fn learners(
-    who: ManagerOrStaff,
-    page: Page,
-    db: web::Data<Db>,
+    req: HttpRequest,
     path: web::Path<(String, i64)>,
     query: web::Query<LearnerQuery>,
     position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
-    let actor = who.actor();
     let (code, id) = path.into_inner();
     let active = match query.status.as_str() {
         "active" => Some(true),
@@ -453,13 +479,14 @@ async fn learners(
         query.q.clone(),
         PageRequest::new(query.page, None).at(position.0),
     );
-    let (partner, catalog, list) = db
-        .run(move |conn| {
-            let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
-            let list = console::learners(conn, &actor, &catalog, active, &search, request)?;
-            Ok((partner, catalog, list))
-        })
-        .await?;
+    let (who, (partner, catalog, list)) = with_role(&req, move |conn, who: &ManagerOrStaff| {
+        let actor = who.actor();
+        let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
+        let list = console::learners(conn, &actor, &catalog, active, &search, request)?;
+        Ok((partner, catalog, list))
+    })
+    .await?;
+    let page = Page::for_request(&req, Some(&who.identity));
     let status_filter = if active.is_some() {
         query.status.clone()
     } else {
@@ -587,14 +614,11 @@ struct LicenceQuery {
 
 #[get("/catalogs/{id}/licences")]
 async fn licences(
-    who: ManagerOrStaff,
-    page: Page,
-    db: web::Data<Db>,
+    req: HttpRequest,
     path: web::Path<(String, i64)>,
     query: web::Query<LicenceQuery>,
     position: crate::web::page::ListPosition,
 ) -> Result<HttpResponse, AppError> {
-    let actor = who.actor();
     let (code, id) = path.into_inner();
     let course_filter = query
         .course
@@ -606,8 +630,9 @@ async fn licences(
         _ => None,
     };
     let request = PageRequest::new(query.page, None).at(position.0);
-    let (partner, catalog, courses, list) = db
-        .run(move |conn| {
+    let (who, (partner, catalog, courses, list)) =
+        with_role(&req, move |conn, who: &ManagerOrStaff| {
+            let actor = who.actor();
             let (partner, catalog) = catalog_scope_in(conn, &actor, &code, id)?;
             let courses = crate::services::catalogs::courses_of(conn, &actor, &catalog)?
                 .into_iter()
@@ -617,6 +642,7 @@ async fn licences(
             Ok((partner, catalog, courses, list))
         })
         .await?;
+    let page = Page::for_request(&req, Some(&who.identity));
     let status_filter = if active.is_some() {
         query.status.clone()
     } else {
