@@ -134,13 +134,16 @@ fn load_page(
             "-d",
             &format!("{seconds}s"),
         ])
-        .args(["-H", &format!("Cookie: {cookie}")])
+        .args(["--latency", "-H", &format!("Cookie: {cookie}")])
         .args(["-s", script.to_str().unwrap(), url])
         .output()
         .expect("wrk must be installed (Debian's wrk package)");
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "wrk failed: {stdout}");
+    if std::env::var("BENCH_SHOW_WRK").is_ok_and(|v| v == "1") {
+        println!("{stdout}");
+    }
     let numbers: Vec<u64> = stdout
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))

@@ -128,13 +128,14 @@ pub fn describe(
             wanted.entry("partner".into()).or_default().push(id);
         }
     }
-    let mut names: HashMap<(String, i64), String> = HashMap::new();
-    for (object_type, ids) in wanted {
-        for (id, name) in audit::names_of(conn, &object_type, &ids)? {
-            names.insert((object_type.clone(), id), name);
-        }
+    let mut names: BTreeMap<String, HashMap<i64, String>> = BTreeMap::new();
+    for (object_type, mut ids) in wanted {
+        ids.sort_unstable();
+        ids.dedup();
+        let found = audit::names_of(conn, &object_type, &ids)?;
+        names.insert(object_type, found.into_iter().collect());
     }
-    let name = |object_type: &str, id: i64| names.get(&(object_type.to_string(), id)).cloned();
+    let name = |object_type: &str, id: i64| names.get(object_type)?.get(&id).cloned();
     Ok(rows
         .into_iter()
         .map(|row| {
