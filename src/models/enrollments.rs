@@ -246,7 +246,22 @@ pub fn list_owned_by_catalog(
         }
         query
     };
-    super::keyset_page(conn, query, &LICENCE_ORDER, page)
+    // The joins only add columns (their keys are required and constrained), so the
+    // count reads licences alone: the same number without three joins.
+    let count = || {
+        let mut count = licences::table
+            .filter(licences::catalog_id.eq(catalog_id))
+            .select(licences::id)
+            .into_boxed();
+        if let Some(course_id) = course_id {
+            count = count.filter(licences::course_id.eq(course_id));
+        }
+        if let Some(active) = active {
+            count = count.filter(licences::is_active.eq(active));
+        }
+        count
+    };
+    super::keyset_page_counted_by(conn, query, count, &LICENCE_ORDER, page)
 }
 
 pub fn licence_batch_after(

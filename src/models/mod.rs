@@ -387,6 +387,27 @@ where
         + QueryFragment<Pg>,
     Limited<Q>: LoadQuery<'a, PgConnection, U>,
 {
+    keyset_page_counted_by(conn, &query, &query, key, request)
+}
+
+/// `keyset_page`, counting with `count`: the same entries read more cheaply (without
+/// joins that only add columns).
+pub fn keyset_page_counted_by<'a, Q, U, C>(
+    conn: &mut PgConnection,
+    query: impl Fn() -> Q,
+    count: impl Fn() -> C,
+    key: &SortKey,
+    request: PageRequest,
+) -> QueryResult<Paginated<U>>
+where
+    U: Keyed,
+    Q: diesel::query_dsl::methods::FilterDsl<Beyond, Output = Q>
+        + diesel::query_dsl::methods::OrderDsl<SortOrder, Output = Q>
+        + Query
+        + QueryFragment<Pg>,
+    Limited<Q>: LoadQuery<'a, PgConnection, U>,
+    C: QueryFragment<Pg>,
+{
     let per_page = request.per_page;
     // A key that does not fit (an edited link) starts from the first page.
     let position = match request.position {
@@ -419,7 +440,7 @@ where
         items.len() as i64
     } else {
         CountOf {
-            query: &query(),
+            query: &count(),
             cap: COUNT_CAP + 1,
             plan_each_call: request.plan_each_call,
         }

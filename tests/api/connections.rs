@@ -135,3 +135,80 @@ async fn a_connection_closed_under_the_pool_is_replaced_and_the_page_still_answe
         page.assert_contains("Sales Academy");
     }
 }
+
+#[tokio::test]
+async fn the_licence_list_counts_without_its_joins_what_the_joined_list_holds() {
+    use partner_catalog::models::{PageRequest, enrollments};
+    let app = spawn_app().await;
+    let s = setup(&app, None).await;
+    let (catalog, paid, open) = (s.catalog_id, s.paid_course, s.open_course);
+    // 10 learners: each a licence for the paid course, every other one also for the open
+    // course; a third of the paid ones deactivated.
+    app.db
+        .transaction(move |conn| {
+            diesel::sql_query(
+                "WITH people AS (
+                     INSERT INTO users (email, full_name, password_hash)
+                     SELECT 'holder' || n || '@example.org', 'Holder ' || n, 'x'
+                     FROM generate_series(1, 10) n RETURNING id)
+                 INSERT INTO licences (user_id, course_id, catalog_id, is_active)
+                 SELECT id, $1, $3, id % 3 <> 0 FROM people
+                 UNION ALL SELECT id, $2, $3, true FROM people WHERE id % 2 = 0",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(paid)
+            .bind::<diesel::sql_types::BigInt, _>(open)
+            .bind::<diesel::sql_types::BigInt, _>(catalog)
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for (course, active) in [
+        (None, None),
+        (Some(paid), None),
+        (Some(open), None),
+        (None, Some(true)),
+        (None, Some(false)),
+        (Some(paid), Some(false)),
+    ] {
+        let (counted, joined) = app
+            .db
+            .run(move |conn| {
+                // Two to a page, so that the list is counted rather than read whole.
+                let page = enrollments::list_owned_by_catalog(
+                    conn,
+                    catalog,
+                    course,
+                    active,
+                    PageRequest::new(None, Some(2)),
+                )?;
+                let joined: i64 = diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM licences l
+                     JOIN users u ON u.id = l.user_id
+                     JOIN courses k ON k.id = l.course_id
+                     JOIN catalogs c ON c.id = l.catalog_id
+                     WHERE l.catalog_id = $1 AND ($2::bigint IS NULL OR l.course_id = $2)
+                       AND ($3::bool IS NULL OR l.is_active = $3)",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(catalog)
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(course)
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::Bool>, _>(active)
+                .get_result::<Count>(conn)?
+                .n;
+                Ok((page.total, joined))
+            })
+            .await
+            .unwrap();
+        assert!(
+            joined > 2,
+            "{course:?} {active:?}: a list longer than a page"
+        );
+        assert_eq!(counted, joined, "{course:?} {active:?}");
+    }
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
