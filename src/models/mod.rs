@@ -240,22 +240,30 @@ pub struct Beyond {
     op: &'static str,
 }
 
-impl diesel::expression::Expression for Beyond {
-    type SqlType = Bool;
+/// What diesel asks of a hand-written SQL fragment usable on any table: an expression
+/// of `$sql_type`, cached by its SQL text (no static query id).
+macro_rules! sql_fragment {
+    ($fragment:ty, $sql_type:ty) => {
+        impl diesel::expression::Expression for $fragment {
+            type SqlType = $sql_type;
+        }
+
+        impl<QS> diesel::expression::AppearsOnTable<QS> for $fragment {}
+
+        impl<QS> diesel::expression::SelectableExpression<QS> for $fragment {}
+
+        impl diesel::expression::ValidGrouping<()> for $fragment {
+            type IsAggregate = diesel::expression::is_aggregate::Never;
+        }
+
+        impl QueryId for $fragment {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+    };
 }
 
-impl<QS> diesel::expression::AppearsOnTable<QS> for Beyond {}
-
-impl<QS> diesel::expression::SelectableExpression<QS> for Beyond {}
-
-impl diesel::expression::ValidGrouping<()> for Beyond {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
-impl QueryId for Beyond {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
+sql_fragment!(Beyond, Bool);
 
 impl QueryFragment<Pg> for Beyond {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
@@ -292,22 +300,7 @@ pub struct SortOrder {
     plan_each_call: bool,
 }
 
-impl diesel::expression::Expression for SortOrder {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl<QS> diesel::expression::AppearsOnTable<QS> for SortOrder {}
-
-impl<QS> diesel::expression::SelectableExpression<QS> for SortOrder {}
-
-impl diesel::expression::ValidGrouping<()> for SortOrder {
-    type IsAggregate = diesel::expression::is_aggregate::Never;
-}
-
-impl QueryId for SortOrder {
-    type QueryId = ();
-    const HAS_STATIC_QUERY_ID: bool = false;
-}
+sql_fragment!(SortOrder, diesel::sql_types::Untyped);
 
 impl QueryFragment<Pg> for SortOrder {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {

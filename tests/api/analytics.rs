@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 
 use crate::hardening::signed_in_manager;
 use crate::helpers::{TestApp, spawn_app};
-use crate::journey::setup;
+use crate::journey::{acme_id, setup};
 
 /// An invitation as it stands, with when it was created and answered.
 struct Invited<'a> {
@@ -20,20 +20,6 @@ struct Invited<'a> {
     invited: DateTime<Utc>,
     accepted: Option<DateTime<Utc>>,
     declined: Option<DateTime<Utc>>,
-}
-
-/// The id of the partner `setup` makes.
-async fn acme_id(app: &TestApp) -> i64 {
-    app.db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap()
 }
 
 async fn user_id(app: &TestApp, email: &str) -> i64 {

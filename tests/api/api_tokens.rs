@@ -408,17 +408,7 @@ async fn tokens_of_manager_and_staff(app: &TestApp) -> (String, String) {
     journey::setup(app, None).await;
     signed_in_manager(app).await;
     let manager = user(app, "manager@acme.example").await;
-    let partner_id = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner_id = crate::journey::acme_id(app).await;
     let staff = user(app, "staff@example.org").await;
     app.db
         .transaction(move |conn| {

@@ -39,6 +39,20 @@ pub struct Setup {
     pub open_course: i64,
 }
 
+/// The id of the partner `setup` makes.
+pub async fn acme_id(app: &TestApp) -> i64 {
+    app.db
+        .run(|conn| {
+            Ok(
+                partner_catalog::models::partners::find_by_code(conn, "acme")?
+                    .unwrap()
+                    .id,
+            )
+        })
+        .await
+        .unwrap()
+}
+
 /// A partner with branding, a catalog (1 paid seat) with a paid and an open course.
 pub async fn setup(app: &TestApp, self_enrollment_pattern: Option<&str>) -> Setup {
     let staff = app

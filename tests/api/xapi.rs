@@ -58,17 +58,7 @@ async fn events(
 }
 
 async fn acme(app: &TestApp, catalog_id: i64) -> (i64, i64) {
-    let partner = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner = crate::journey::acme_id(app).await;
     (partner, catalog_id)
 }
 

@@ -531,17 +531,7 @@ async fn a_manager_role_for_an_unverified_account_waits_for_its_owner_to_claim_i
         .sign_in("staff@example.org", "staff password 1")
         .await
         .assert_redirect_to("/");
-    let partner_id = app
-        .db
-        .run(|conn| {
-            Ok(
-                partner_catalog::models::partners::find_by_code(conn, "acme")?
-                    .unwrap()
-                    .id,
-            )
-        })
-        .await
-        .unwrap();
+    let partner_id = crate::journey::acme_id(&app).await;
     let edit = format!("/staff/partners/{partner_id}/edit");
     staff
         .post(
