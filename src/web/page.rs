@@ -380,3 +380,27 @@ pub fn csv_download(
         ))
         .streaming(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn times_read_their_formats_once_and_write_what_the_format_says() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 12, 4, 0).unwrap();
+        let summer = chrono::Utc.with_ymd_and_hms(2026, 7, 2, 12, 4, 0).unwrap();
+        assert_eq!(format_datetime(&at), "2026-01-02 12:04 UTC");
+        assert_eq!(
+            format_in_zone(&at, &chrono_tz::Europe::Paris),
+            "2026-01-02 13:04 CET"
+        );
+        assert_eq!(
+            format_in_zone(&summer, &chrono_tz::Europe::Paris),
+            "2026-07-02 14:04 CEST"
+        );
+        assert_eq!(format_date(&Some(at)), "2026-01-02");
+        assert_eq!(format_date(&None), "");
+    }
+}
