@@ -6,7 +6,8 @@
 //! Run with `cargo bench --bench email` (PostgreSQL on 127.0.0.1:5432, or set
 //! `TEST_DATABASE_ADMIN_URL`). It creates and drops its own database. The sink
 //! acknowledges what it reads at once; `BENCH_DELAYED_ACK=1` leaves ACKs to the kernel's
-//! delayed-ACK timer, as a mail server's are. `BENCH_KEEP_DB=1` keeps the database.
+//! delayed-ACK timer, as a mail server's are. `BENCH_KEEP_DB=1` keeps the database;
+//! `BENCH_EMAIL_CONCURRENCY=n` sets the worker's `EMAIL_CONCURRENCY`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -362,6 +363,13 @@ async fn run() {
     settings.bulk_approval_threshold = EMAILS;
     settings.invitation_emails_per_partner_per_hour = 0;
     settings.smtp_url = Some(format!("smtp://127.0.0.1:{}?tls=none", sink.port).into());
+    // BENCH_EMAIL_CONCURRENCY=n: the worker's EMAIL_CONCURRENCY (production default 4).
+    if let Some(n) = std::env::var("BENCH_EMAIL_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        settings.email_concurrency = n;
+    }
     let db = Db::connect(&settings).unwrap();
 
     // Queued as a bulk invitation queues them: invitations, sealed link secrets, emails.
@@ -433,32 +441,59 @@ async fn run() {
             (e, secret)
         })
         .collect();
-    let bare_loop = async || {
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(sink.port)
-            .timeout(Some(Duration::from_secs(30)))
-            .pool_config(PoolConfig::new())
-            .build();
+    // On a runtime of one thread, as the worker's below.
+    let bare_loop = || {
         let phase = Phase::start(&sink);
-        for (email, secret) in &messages {
-            let message = build_message(email, secret.as_deref(), &from).unwrap();
-            transport.send(message).await.unwrap();
-        }
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                runtime.block_on(async {
+                    let transport =
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+                            .port(sink.port)
+                            .timeout(Some(Duration::from_secs(30)))
+                            .pool_config(PoolConfig::new())
+                            .build();
+                    for (email, secret) in &messages {
+                        let message = build_message(email, secret.as_deref(), &from).unwrap();
+                        transport.send(message).await.unwrap();
+                    }
+                });
+            });
+        });
         phase.end(&sink)
     };
     settle(&url).await;
-    let bare_before = bare_loop().await;
+    let bare_before = bare_loop();
 
-    // The worker: the real runner with every job kind, until the sink has them all.
-    let runner = Runner::from_settings(&settings, db.clone()).unwrap();
-    println!("worker sends to {}", runner.mail_destination());
+    // The worker: the real runner with every job kind, until the sink has them all, on
+    // the runtime the `worker` command runs it on (actix's, one thread).
     settle(&url).await;
     let xid_before = current_xid(&url);
     let phase = Phase::start(&sink);
-    runner
-        .run(sink.reached(phase.received_before + EMAILS))
-        .await;
+    let (worker_settings, reached) = (
+        settings.clone(),
+        sink.reached(phase.received_before + EMAILS),
+    );
+    let destination = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let db = Db::connect(&worker_settings).unwrap();
+            let runner = Runner::from_settings(&worker_settings, db).unwrap();
+            let destination = runner.mail_destination().to_string();
+            runner.run(reached).await;
+            destination
+        })
+    })
+    .join()
+    .unwrap();
     let worker = phase.end(&sink);
+    println!(
+        "worker sent to {destination}, {} at once",
+        settings.email_concurrency
+    );
     // Write transactions of the whole server: a rough count of commits, each one a flush.
     let commits = current_xid(&url) - xid_before - 1;
     let (sent, once): (i64, i64) = db
@@ -483,7 +518,7 @@ async fn run() {
     );
 
     settle(&url).await;
-    let bare_after = bare_loop().await;
+    let bare_after = bare_loop();
     for phase in [&bare_before, &worker, &bare_after] {
         assert_eq!(phase.received, EMAILS, "the sink got each email once");
     }

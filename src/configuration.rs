@@ -53,6 +53,8 @@ pub struct Settings {
     pub invitation_emails_per_partner_per_hour: i64,
     /// Longest one email may take to hand over to the SMTP server, all steps together.
     pub email_send_timeout_seconds: u64,
+    /// Emails one worker hands to the SMTP server at once, each over its own connection.
+    pub email_concurrency: usize,
     /// Where learners follow a course, with `{course_key}` in it.
     pub course_url_template: Option<String>,
     /// A learning record store to forward xAPI statements to (its base address; statements
@@ -78,6 +80,9 @@ pub enum SettingsError {
         source: std::io::Error,
     },
 }
+
+/// SMTP connections one worker may hold open.
+pub const MAX_EMAIL_CONCURRENCY: usize = 32;
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
@@ -167,6 +172,15 @@ impl Settings {
                 1_000,
             )?,
             email_send_timeout_seconds: parse_var("EMAIL_SEND_TIMEOUT_SECONDS", 60)?,
+            email_concurrency: match parse_var("EMAIL_CONCURRENCY", 4usize)? {
+                n @ 1..=MAX_EMAIL_CONCURRENCY => n,
+                _ => {
+                    return Err(SettingsError::Invalid {
+                        name: "EMAIL_CONCURRENCY",
+                        reason: format!("must be from 1 to {MAX_EMAIL_CONCURRENCY}"),
+                    });
+                }
+            },
             course_url_template: match var("COURSE_URL_TEMPLATE") {
                 Some(template) if !template.contains("{course_key}") => {
                     return Err(SettingsError::Invalid {
@@ -225,6 +239,7 @@ impl Settings {
             password_hashing_queue: 64,
             invitation_emails_per_partner_per_hour: 1_000,
             email_send_timeout_seconds: 10,
+            email_concurrency: 4,
             course_url_template: None,
             xapi_lrs_url: None,
             xapi_lrs_username: None,

@@ -4,8 +4,9 @@
 //! that cannot be recorded (the database is away) is kept and recorded once it can be,
 //! so that a sent email is never sent again.
 //!
-//! Emails go out one after the other while the database work runs beside them: the next
-//! batch is claimed before the current one runs out, and outcomes are written a few at a
+//! Emails go out a few at a time (`EMAIL_CONCURRENCY`, each over a pooled connection)
+//! in the order claimed, while the database work runs beside them: the next batch is
+//! claimed before the current one runs out, and outcomes are written a few at a
 //! time, each group in one statement or transaction. Sending pauses while outcomes cannot
 //! be written or too many wait, and an email whose lease could end during its send is
 //! given back instead of sent.
@@ -18,7 +19,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use futures_util::FutureExt;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use lettre::Message;
 use lettre::message::{Mailbox, MultiPart};
 use tokio::sync::Notify;
@@ -100,6 +102,8 @@ pub struct EmailDelivery {
     config: DeliveryConfig,
     /// The wait after a run that found nothing more to send.
     poll: Duration,
+    /// Emails sent at once.
+    concurrency: usize,
     /// How long sends and claims have taken lately, kept from one run to the next.
     pace: Arc<Mutex<Pace>>,
 }
@@ -230,6 +234,7 @@ impl EmailDelivery {
             sealer: Sealer::from_settings(settings),
             config: DeliveryConfig::from_settings(settings)?,
             poll: Duration::from_millis(settings.worker_poll_ms.max(10)),
+            concurrency: settings.email_concurrency.max(1),
             pace: Arc::default(),
         })
     }
@@ -325,11 +330,11 @@ impl EmailDelivery {
         loop {
             // Waits until the queue runs low, unless sending has ended.
             let ahead = loop {
-                let (done, waiting, sending, below) = run.update(|s| {
+                let (done, waiting, in_flight, below) = run.update(|s| {
                     (
                         s.sending_done,
                         s.queue.len(),
-                        s.sending,
+                        s.in_flight,
                         s.pace.claim_below(),
                     )
                 });
@@ -337,7 +342,7 @@ impl EmailDelivery {
                     return Ok(());
                 }
                 if waiting <= below {
-                    break waiting + usize::from(sending);
+                    break waiting + in_flight;
                 }
                 run.claim_wanted.notified().await;
             };
@@ -379,88 +384,107 @@ impl EmailDelivery {
         }
     }
 
-    /// Sends the claimed emails one after the other, handing each outcome to the recorder.
+    /// Sends the claimed emails, up to `concurrency` at once in the order claimed, handing
+    /// each outcome to the recorder.
     async fn send_claimed(&self, run: &Run, stop: &Stop) {
-        let step = self.config.send_timeout;
+        let mut sending = FuturesUnordered::new();
+        let mut starting = true;
         loop {
-            // The next email, once claimed; none when claiming is over.
-            let next = loop {
-                let (next, done, low) = run.update(|s| {
-                    let next = s.queue.pop_front();
-                    s.sending = next.is_some();
-                    (next, s.claiming_done, s.queue.len() <= s.pace.claim_below())
-                });
-                if low {
-                    run.claim_wanted.notify_one();
+            while starting && sending.len() < self.concurrency {
+                match self.next_to_send(run, stop) {
+                    Next::Send(claimed) => sending.push(self.send_one(run, claimed)),
+                    Next::Wait => break,
+                    Next::Stop => starting = false,
                 }
-                match next {
-                    Some(next) => break Some(next),
-                    None if done => break None,
-                    None => run.claimed.notified().await,
-                }
-            };
-            let Some(claimed) = next else { return };
-            // Not while outcomes cannot be written, nor while too many wait.
-            loop {
-                let (held_back, recorder_gone) = run.update(|s| {
-                    let held_back = s.recording_failing || s.unrecorded >= MAX_UNRECORDED;
-                    (held_back, s.recording_done)
-                });
-                if recorder_gone || !held_back {
-                    break;
-                }
-                run.recorded.notified().await;
             }
-            if stop.requested() || run.update(|s| s.recording_done) {
-                run.update(|s| {
-                    s.queue.push_front(claimed);
-                    s.sending = false;
-                });
+            if sending.is_empty() && !starting {
                 return;
             }
-            let now = Instant::now();
-            if now + step > claimed.lease_end {
-                // Its lease could end during the send, and another runner take it.
-                let id = claimed.email.id;
-                tracing::warn!(email_id = id, "lease too short to send; email given back");
-                run.update(|s| {
-                    if now < claimed.lease_end {
-                        s.given_back.push(id);
-                    }
-                    s.sending = false;
-                });
-                continue;
+            // A send ended, emails were claimed, or outcomes were written.
+            tokio::select! {
+                Some(()) = sending.next(), if !sending.is_empty() => {}
+                () = run.claimed.notified(), if starting => {}
+                () = run.recorded.notified(), if starting => {}
             }
-            let email = claimed.email;
-            let (id, kind, attempts) = (email.id, email.kind.clone(), email.attempts);
-            let started = Instant::now();
-            let outcome = self.attempt(email).await;
-            let took = started.elapsed();
-            match &outcome {
-                Outcome::Sent { .. } => {
-                    tracing::info!(email_id = id, kind = %kind, attempts, "email sent");
-                }
-                Outcome::Retry { error, next } => {
-                    tracing::warn!(email_id = id, kind = %kind, attempts, next_attempt_at = %next, error = %error, "email not sent, will retry");
-                }
-                Outcome::Failed { error } => {
-                    tracing::warn!(email_id = id, kind = %kind, attempts, error = %error, "email failed");
-                }
-            }
-            run.update(|s| {
-                match &outcome {
-                    Outcome::Sent { .. } => s.delivery.sent += 1,
-                    Outcome::Retry { .. } => s.delivery.retrying += 1,
-                    Outcome::Failed { .. } => s.delivery.failed += 1,
-                }
-                s.pace.send = Some(average(s.pace.send, took));
-                s.outcomes.push((id, outcome));
-                s.oldest_outcome.get_or_insert_with(Instant::now);
-                s.unrecorded += 1;
-                s.sending = false;
-            });
-            run.outcomes_waiting.notify_one();
         }
+    }
+
+    /// The next claimed email to send now, if any may be started.
+    fn next_to_send(&self, run: &Run, stop: &Stop) -> Next {
+        let step = self.config.send_timeout;
+        loop {
+            let (next, low) = run.update(|s| {
+                let next = if stop.requested() || s.recording_done {
+                    Next::Stop
+                } else if s.recording_failing || s.unrecorded + s.in_flight >= MAX_UNRECORDED {
+                    // Not while outcomes cannot be written, nor while too many wait.
+                    Next::Wait
+                } else {
+                    match s.queue.pop_front() {
+                        Some(claimed) => {
+                            s.in_flight += 1;
+                            Next::Send(claimed)
+                        }
+                        None if s.claiming_done => Next::Stop,
+                        None => Next::Wait,
+                    }
+                };
+                (next, s.queue.len() <= s.pace.claim_below())
+            });
+            if low {
+                run.claim_wanted.notify_one();
+            }
+            let Next::Send(claimed) = next else {
+                return next;
+            };
+            let now = Instant::now();
+            if now + step <= claimed.lease_end {
+                return Next::Send(claimed);
+            }
+            // Its lease could end during the send, and another runner take it.
+            let id = claimed.email.id;
+            tracing::warn!(email_id = id, "lease too short to send; email given back");
+            run.update(|s| {
+                if now < claimed.lease_end {
+                    s.given_back.push(id);
+                }
+                s.in_flight -= 1;
+            });
+        }
+    }
+
+    /// Sends one email and hands its outcome to the recorder.
+    async fn send_one(&self, run: &Run, claimed: Claimed) {
+        let email = claimed.email;
+        let (id, kind, attempts) = (email.id, email.kind.clone(), email.attempts);
+        let started = Instant::now();
+        let outcome = self.attempt(email).await;
+        // The share of the sending's time one email takes.
+        let took = started.elapsed() / self.concurrency as u32;
+        match &outcome {
+            Outcome::Sent { .. } => {
+                tracing::info!(email_id = id, kind = %kind, attempts, "email sent");
+            }
+            Outcome::Retry { error, next } => {
+                tracing::warn!(email_id = id, kind = %kind, attempts, next_attempt_at = %next, error = %error, "email not sent, will retry");
+            }
+            Outcome::Failed { error } => {
+                tracing::warn!(email_id = id, kind = %kind, attempts, error = %error, "email failed");
+            }
+        }
+        run.update(|s| {
+            match &outcome {
+                Outcome::Sent { .. } => s.delivery.sent += 1,
+                Outcome::Retry { .. } => s.delivery.retrying += 1,
+                Outcome::Failed { .. } => s.delivery.failed += 1,
+            }
+            s.pace.send = Some(average(s.pace.send, took));
+            s.outcomes.push((id, outcome));
+            s.oldest_outcome.get_or_insert_with(Instant::now);
+            s.unrecorded += 1;
+            s.in_flight -= 1;
+        });
+        run.outcomes_waiting.notify_one();
     }
 
     /// Writes the outcomes waiting, in one transaction, once there are `RECORD_GROUP` of
@@ -469,7 +493,7 @@ impl EmailDelivery {
         let mut timer: Option<Pin<Box<Sleep>>> = None;
         loop {
             let (waiting, oldest, due, done) = run.update(|s| {
-                let idle = !s.sending && s.queue.is_empty();
+                let idle = s.in_flight == 0 && s.queue.is_empty();
                 let due = s.outcomes.len() >= RECORD_GROUP || s.sending_done || idle;
                 (s.outcomes.len(), s.oldest_outcome, due, s.sending_done)
             });
@@ -627,6 +651,15 @@ struct Claimed {
     lease_end: Instant,
 }
 
+/// What the sending does next.
+enum Next {
+    Send(Claimed),
+    /// Until emails are claimed or outcomes written.
+    Wait,
+    /// No more sends in this run.
+    Stop,
+}
+
 /// What the claiming, the sending and the recording of one run share.
 #[derive(Default)]
 struct Run {
@@ -644,8 +677,8 @@ struct Run {
 #[derive(Default)]
 struct RunState {
     queue: VecDeque<Claimed>,
-    /// An email is being sent.
-    sending: bool,
+    /// Emails being sent.
+    in_flight: usize,
     outcomes: Vec<(i64, Outcome)>,
     /// When the oldest of `outcomes` came in.
     oldest_outcome: Option<Instant>,

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
@@ -71,15 +72,16 @@ impl Transport {
     /// SMTP when `SMTP_URL` is set, else files under `MAIL_DIR`.
     pub fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         match &settings.smtp_url {
-            Some(url) => Self::smtp(url.expose_secret()),
+            Some(url) => Self::smtp(url.expose_secret(), settings.email_concurrency),
             None => Ok(Self::file(&settings.mail_dir)),
         }
     }
 
     /// `smtp://[user:password@]host[:port][?tls=required|opportunistic|none]` (STARTTLS
     /// required unless told otherwise) or `smtps://…` (TLS from the first byte).
-    /// Call it inside the Tokio runtime: the connection pool lives there.
-    pub fn smtp(raw: &str) -> anyhow::Result<Self> {
+    /// Keeps up to `connections` connections open. Call it inside the Tokio runtime: the
+    /// connection pool lives there.
+    pub fn smtp(raw: &str, connections: usize) -> anyhow::Result<Self> {
         let mut url = url::Url::parse(raw).map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?;
         let host = url
             .host_str()
@@ -123,7 +125,8 @@ impl Transport {
         }
         let builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.as_str())
             .map_err(|e| anyhow::anyhow!("SMTP_URL: {e}"))?
-            .timeout(Some(SMTP_TIMEOUT));
+            .timeout(Some(SMTP_TIMEOUT))
+            .pool_config(PoolConfig::new().max_size(connections.max(1) as u32));
         let port = url.port().unwrap_or(match mode {
             TlsMode::Implicit => 465,
             TlsMode::None => 25,
@@ -158,14 +161,14 @@ impl Transport {
     pub async fn send(&self, message: Message) -> Result<(), SendError> {
         match self {
             Self::Smtp { transport, .. } => {
-                transport
-                    .send(message)
-                    .await
-                    .map(drop)
-                    .map_err(|e| SendError {
-                        message: e.to_string(),
-                        permanent: e.is_permanent(),
-                    })
+                let sent = transport.send(message).await;
+                // lettre hands the connection back to its pool in a task of its own: let it
+                // run, so that the next send reuses the connection rather than open another.
+                tokio::task::yield_now().await;
+                sent.map(drop).map_err(|e| SendError {
+                    message: e.to_string(),
+                    permanent: e.is_permanent(),
+                })
             }
             Self::File { transport, dir } => {
                 tokio::fs::create_dir_all(dir)
@@ -216,7 +219,7 @@ mod tests {
             ),
         ];
         for (url, expected) in cases {
-            let transport = Transport::smtp(url).expect(url);
+            let transport = Transport::smtp(url, 4).expect(url);
             assert_eq!(transport.describe(), expected);
             assert!(!format!("{transport:?}").contains("p%2Fw"));
         }
@@ -225,7 +228,7 @@ mod tests {
             "smtp://mail.example.com?tls=maybe",
             "not a url",
         ] {
-            assert!(Transport::smtp(bad).is_err(), "{bad}");
+            assert!(Transport::smtp(bad, 4).is_err(), "{bad}");
         }
     }
 }

@@ -396,6 +396,52 @@ async fn two_workers_at_once_deliver_every_email_exactly_once() {
     }
 }
 
+/// Queues `count` emails and sends them in one run of a worker allowed `concurrency`
+/// sends at once, to a mail server that takes 300 ms over each message. On one thread,
+/// as the `worker` command runs.
+async fn send_to_a_slow_server(count: usize, concurrency: usize) -> SmtpServer {
+    let smtp = SmtpServer::start_slow(Duration::from_millis(300)).await;
+    let smtp_url = smtp.url();
+    let app = spawn_app_with(move |s| {
+        s.smtp_url = Some(smtp_url.into());
+        s.email_concurrency = concurrency;
+    })
+    .await;
+    for i in 0..count {
+        queue_email(&app, &format!("learner{i:02}@example.org")).await;
+    }
+    let worker = worker_for(&app, &app.settings);
+    let delivery = worker.run_once().await.unwrap();
+    assert_eq!(delivery.sent, count, "{delivery:?}");
+    assert_eq!(smtp.received().len(), count);
+    for row in all_emails(&app).await {
+        assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
+    }
+    smtp
+}
+
+#[tokio::test]
+async fn the_worker_sends_as_many_emails_at_once_as_configured_and_no_more() {
+    let smtp = send_to_a_slow_server(9, 3).await;
+    assert_eq!(
+        smtp.most_taken_at_once(),
+        3,
+        "three sends overlap, never four"
+    );
+    assert!(
+        smtp.connections() <= 3,
+        "{} connections",
+        smtp.connections()
+    );
+}
+
+#[tokio::test]
+async fn with_a_concurrency_of_one_the_worker_sends_one_email_after_the_other() {
+    let smtp = send_to_a_slow_server(4, 1).await;
+    assert_eq!(smtp.most_taken_at_once(), 1);
+    assert_eq!(smtp.connections(), 1, "one connection, reused");
+}
+
 #[tokio::test]
 async fn without_smtp_emails_are_written_as_eml_files() {
     let dir = std::env::temp_dir().join(format!("pc-mail-{}", uuid::Uuid::new_v4().simple()));

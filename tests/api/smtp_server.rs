@@ -1,6 +1,7 @@
 //! A small SMTP server for the tests: speaks real SMTP over TCP (EHLO/HELO, MAIL FROM,
 //! RCPT TO, DATA with dot-unstuffing, RSET, NOOP, QUIT) and keeps what it receives.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,7 +25,16 @@ impl Received {
 pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<Received>>>,
+    load: Arc<Load>,
     accept_loop: JoinHandle<()>,
+}
+
+/// Connections opened, and messages being taken in at once: now and at most.
+#[derive(Default)]
+struct Load {
+    connections: AtomicUsize,
+    taking: AtomicUsize,
+    most_taken_at_once: AtomicUsize,
 }
 
 impl Drop for SmtpServer {
@@ -62,18 +72,21 @@ impl SmtpServer {
             .expect("bind the SMTP port");
         let port = listener.local_addr().expect("address").port();
         let received = Arc::new(Mutex::new(Vec::new()));
-        let store = received.clone();
+        let load = Arc::new(Load::default());
+        let (store, counts) = (received.clone(), load.clone());
         let accept_loop = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let store = store.clone();
+                counts.connections.fetch_add(1, Ordering::SeqCst);
+                let (store, counts) = (store.clone(), counts.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, store, delay).await;
+                    let _ = session(stream, store, counts, delay).await;
                 });
             }
         });
         Self {
             port,
             received,
+            load,
             accept_loop,
         }
     }
@@ -81,6 +94,16 @@ impl SmtpServer {
     /// For `SMTP_URL`: plain SMTP, no TLS.
     pub fn url(&self) -> String {
         url_for(self.port)
+    }
+
+    /// SMTP connections opened to it so far.
+    pub fn connections(&self) -> usize {
+        self.load.connections.load(Ordering::SeqCst)
+    }
+
+    /// The most messages it was taking in at one time.
+    pub fn most_taken_at_once(&self) -> usize {
+        self.load.most_taken_at_once.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -121,6 +144,7 @@ fn address(argument: &str) -> String {
 async fn session(
     stream: TcpStream,
     store: Arc<Mutex<Vec<Received>>>,
+    load: Arc<Load>,
     delay: Duration,
 ) -> std::io::Result<()> {
     let (reader, mut writer) = stream.into_split();
@@ -178,7 +202,10 @@ async fn session(
                     };
                     data.extend_from_slice(unstuffed);
                 }
+                let taking = load.taking.fetch_add(1, Ordering::SeqCst) + 1;
+                load.most_taken_at_once.fetch_max(taking, Ordering::SeqCst);
                 tokio::time::sleep(delay).await;
+                load.taking.fetch_sub(1, Ordering::SeqCst);
                 store.lock().expect("lock").push(Received {
                     mail_from: mail_from.take().unwrap_or_default(),
                     rcpt_to: std::mem::take(&mut rcpt_to),

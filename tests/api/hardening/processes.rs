@@ -88,14 +88,15 @@ async fn three_hundred_sign_ups_at_once_keep_memory_bounded() {
     assert!(server.wait_exit(Duration::from_secs(10)).await.is_some());
 }
 
-/// Item 8: SIGTERM in the middle of the first batch ends the worker cleanly: the email
-/// under way is finished and recorded, the rest are given back at once.
+/// Item 8: SIGTERM in the middle of the first batch ends the worker cleanly: the emails
+/// under way (up to `EMAIL_CONCURRENCY`, 4 by default) are finished and recorded, the rest
+/// are given back at once.
 #[tokio::test]
 async fn the_worker_stops_on_sigterm_during_its_first_batch_and_strands_nothing() {
     let _budget = reserve_connections(4).await;
     let smtp = SmtpServer::start_slow(Duration::from_millis(700)).await;
     let app = spawn_app().await;
-    for i in 0..6 {
+    for i in 0..12 {
         queue_email(&app, &format!("learner{i}@example.org")).await;
     }
     let mut worker = AppProcess::start(
@@ -125,13 +126,37 @@ async fn the_worker_stops_on_sigterm_during_its_first_batch_and_strands_nothing(
     assert!(log.contains("left for another run"), "{log}");
     let emails = all_emails(&app).await;
     let sent = emails.iter().filter(|e| e.status == "sent").count();
-    assert!((1..6).contains(&sent), "{sent} sent");
+    assert!((1..12).contains(&sent), "{sent} sent");
     assert_eq!(sent, smtp.received().len(), "every send was recorded");
     for waiting in emails.iter().filter(|e| e.status == "queued") {
         assert_eq!(waiting.attempts, 0, "given back untried");
         assert!(
             waiting.next_attempt_at <= chrono::Utc::now(),
             "due at once, not after a lease"
+        );
+    }
+}
+
+/// A setting out of its range stops the process at start, naming the variable.
+#[tokio::test]
+async fn an_email_concurrency_out_of_range_is_refused_at_start() {
+    for value in ["0", "33", "many"] {
+        let mut worker = AppProcess::start(
+            "worker",
+            &[
+                ("DATABASE_URL", "postgres://127.0.0.1:1/none".into()),
+                ("EMAIL_CONCURRENCY", value.into()),
+            ],
+        );
+        let status = worker
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("still running:\n{}", worker.log()));
+        assert_eq!(status.code(), Some(2), "{}", worker.log());
+        assert!(
+            worker.log().contains("EMAIL_CONCURRENCY is not valid"),
+            "{value}: {}",
+            worker.log()
         );
     }
 }
