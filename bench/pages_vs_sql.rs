@@ -111,7 +111,7 @@ fn load_page(
     page_bytes: usize,
     clients: usize,
     seconds: u64,
-) -> (f64, Duration) {
+) -> (u64, f64, Duration) {
     let dir = std::env::temp_dir().join(format!("pc_wrk_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("report.lua");
@@ -161,9 +161,28 @@ fn load_page(
         bytes / requests.max(1)
     );
     (
+        requests,
         requests as f64 / (duration_us as f64 / 1e6),
         Duration::from_micros(p95_us),
     )
+}
+
+/// CPU time this process (the server; the benchmark itself waits meanwhile) has used, in
+/// microseconds.
+fn process_cpu_us() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // utime and stime, in clock ticks (100 a second), after the command's parenthesis.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|f| f.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    ticks * 10_000
 }
 
 /// Runs the statements as one pgbench transaction script, over connections set up as the
@@ -405,9 +424,9 @@ async fn run() {
          SQL: pgbench -M prepared with the page's statements as one transaction\n"
     );
     println!(
-        "| page | statements | page req/s | page p95 ms | SQL tx/s | SQL p95 ms | page / SQL |"
+        "| page | statements | page req/s | page p95 ms | server CPU µs/page | SQL tx/s | SQL p95 ms | page / SQL |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut peak_rss = 0;
     for ((label, path), statements) in pages.iter().zip(&captured) {
         let url = format!("{base}{path}");
@@ -420,6 +439,7 @@ async fn run() {
             1,
             "{label}: one connection per request"
         );
+        let cpu_before = process_cpu_us();
         let load = std::thread::spawn({
             let (url, cookie) = (url.clone(), cookie.clone());
             move || load_page(&url, &cookie, page_bytes, clients, seconds)
@@ -428,13 +448,14 @@ async fn run() {
             tokio::time::sleep(Duration::from_millis(200)).await;
             peak_rss = peak_rss.max(common::memory_kib("VmRSS:"));
         }
-        let (page_rate, page_p95) = load.join().unwrap();
+        let (requests, page_rate, page_p95) = load.join().unwrap();
+        let server_cpu_us = (process_cpu_us() - cpu_before) / requests.max(1);
         if std::env::var("BENCH_SHOW_PLANS").is_ok_and(|v| v == "1") {
             show_plans(&db).await;
         }
         let (sql_rate, sql_p95) = pgbench(&name, &settings, statements, clients, seconds);
         println!(
-            "| {label} | {} | {page_rate:.0} | {:.1} | {sql_rate:.0} | {:.1} | {:.0} % |",
+            "| {label} | {} | {page_rate:.0} | {:.1} | {server_cpu_us} | {sql_rate:.0} | {:.1} | {:.0} % |",
             statements.len(),
             page_p95.as_secs_f64() * 1000.0,
             sql_p95.as_secs_f64() * 1000.0,
