@@ -305,41 +305,45 @@ pub fn count_of(count: impl Count, one: &str, many: &str) -> String {
     }
 }
 
-/// A format read once: lists format thousands of times, and reading a format string
-/// costs more than writing the time.
-struct TimeFormat(std::sync::LazyLock<Vec<chrono::format::Item<'static>>>);
-
-macro_rules! time_format {
-    ($format:literal) => {
-        TimeFormat(std::sync::LazyLock::new(|| {
-            chrono::format::StrftimeItems::new($format)
-                .parse_to_owned()
-                .unwrap_or_default()
-        }))
-    };
-}
-
-static DATETIME_UTC: TimeFormat = time_format!("%Y-%m-%d %H:%M UTC");
-static DATETIME_IN_ZONE: TimeFormat = time_format!("%Y-%m-%d %H:%M %Z");
-static DATE: TimeFormat = time_format!("%Y-%m-%d");
-
-impl TimeFormat {
-    fn write<Tz: chrono::TimeZone>(&self, value: &chrono::DateTime<Tz>) -> String
-    where
-        Tz::Offset: std::fmt::Display,
-    {
-        value.format_with_items(self.0.iter()).to_string()
+/// Writes `YYYY-MM-DD`, and ` HH:MM` when `with_time`. Lists write thousands of times,
+/// and chrono's general formatter costs more than the time itself (and renders a zone's
+/// name into a string of its own each time).
+fn write_local<Tz: chrono::TimeZone>(
+    text: &mut String,
+    value: &chrono::DateTime<Tz>,
+    with_time: bool,
+) {
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let _ = write!(
+        text,
+        "{:04}-{:02}-{:02}",
+        value.year(),
+        value.month(),
+        value.day()
+    );
+    if with_time {
+        let _ = write!(text, " {:02}:{:02}", value.hour(), value.minute());
     }
 }
 
 /// Date and time shown to people.
 pub fn format_datetime(value: &chrono::DateTime<chrono::Utc>) -> String {
-    DATETIME_UTC.write(value)
+    let mut text = String::with_capacity(20);
+    write_local(&mut text, value, true);
+    text.push_str(" UTC");
+    text
 }
 
 /// An instant in a time zone, with the zone's abbreviation so no time is ambiguous.
 pub fn format_in_zone(value: &chrono::DateTime<chrono::Utc>, zone: &chrono_tz::Tz) -> String {
-    DATETIME_IN_ZONE.write(&value.with_timezone(zone))
+    use std::fmt::Write;
+    let local = value.with_timezone(zone);
+    let mut text = String::with_capacity(24);
+    write_local(&mut text, &local, true);
+    // The zone's abbreviation, or its offset where it has none.
+    let _ = write!(text, " {}", local.offset());
+    text
 }
 
 pub fn format_optional_datetime(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
@@ -347,7 +351,11 @@ pub fn format_optional_datetime(value: &Option<chrono::DateTime<chrono::Utc>>) -
 }
 
 pub fn format_date(value: &Option<chrono::DateTime<chrono::Utc>>) -> String {
-    value.map(|v| DATE.write(&v)).unwrap_or_default()
+    let mut text = String::new();
+    if let Some(value) = value {
+        write_local(&mut text, value, false);
+    }
+    text
 }
 
 /// What an audit action means, in words; unknown actions show their code.
@@ -388,7 +396,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn times_read_their_formats_once_and_write_what_the_format_says() {
+    fn times_are_written_as_date_hour_minute_and_zone() {
         let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 12, 4, 0).unwrap();
         let summer = chrono::Utc.with_ymd_and_hms(2026, 7, 2, 12, 4, 0).unwrap();
         assert_eq!(format_datetime(&at), "2026-01-02 12:04 UTC");
@@ -402,5 +410,34 @@ mod tests {
         );
         assert_eq!(format_date(&Some(at)), "2026-01-02");
         assert_eq!(format_date(&None), "");
+        // A zone whose database names no abbreviation shows its offset.
+        assert_eq!(
+            format_in_zone(&at, &chrono_tz::Asia::Dubai),
+            "2026-01-02 16:04 +04"
+        );
+        assert_eq!(
+            format_in_zone(&at, &chrono_tz::Asia::Kolkata),
+            "2026-01-02 17:34 IST"
+        );
+        // Each of them as chrono's formatter writes it.
+        for zone in [
+            chrono_tz::UTC,
+            chrono_tz::Europe::Paris,
+            chrono_tz::Asia::Kathmandu,
+        ] {
+            for instant in [at, summer] {
+                assert_eq!(
+                    format_in_zone(&instant, &zone),
+                    instant
+                        .with_timezone(&zone)
+                        .format("%Y-%m-%d %H:%M %Z")
+                        .to_string()
+                );
+            }
+        }
+        assert_eq!(
+            format_datetime(&summer),
+            summer.format("%Y-%m-%d %H:%M UTC").to_string()
+        );
     }
 }
