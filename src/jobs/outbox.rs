@@ -392,9 +392,9 @@ impl EmailDelivery {
         loop {
             while starting && sending.len() < self.concurrency {
                 match self.next_to_send(run, stop) {
-                    Next::Send(claimed) => sending.push(self.send_one(run, claimed)),
-                    Next::Wait => break,
-                    Next::Stop => starting = false,
+                    Ok(claimed) => sending.push(self.send_one(run, claimed)),
+                    Err(Hold::Wait) => break,
+                    Err(Hold::Stop) => starting = false,
                 }
             }
             if sending.is_empty() && !starting {
@@ -410,23 +410,23 @@ impl EmailDelivery {
     }
 
     /// The next claimed email to send now, if any may be started.
-    fn next_to_send(&self, run: &Run, stop: &Stop) -> Next {
+    fn next_to_send(&self, run: &Run, stop: &Stop) -> std::result::Result<Box<Claimed>, Hold> {
         let step = self.config.send_timeout;
         loop {
             let (next, low) = run.update(|s| {
                 let next = if stop.requested() || s.recording_done {
-                    Next::Stop
+                    Err(Hold::Stop)
                 } else if s.recording_failing || s.unrecorded + s.in_flight >= MAX_UNRECORDED {
                     // Not while outcomes cannot be written, nor while too many wait.
-                    Next::Wait
+                    Err(Hold::Wait)
                 } else {
                     match s.queue.pop_front() {
                         Some(claimed) => {
                             s.in_flight += 1;
-                            Next::Send(claimed)
+                            Ok(Box::new(claimed))
                         }
-                        None if s.claiming_done => Next::Stop,
-                        None => Next::Wait,
+                        None if s.claiming_done => Err(Hold::Stop),
+                        None => Err(Hold::Wait),
                     }
                 };
                 (next, s.queue.len() <= s.pace.claim_below())
@@ -434,12 +434,12 @@ impl EmailDelivery {
             if low {
                 run.claim_wanted.notify_one();
             }
-            let Next::Send(claimed) = next else {
+            let Ok(claimed) = next else {
                 return next;
             };
             let now = Instant::now();
             if now + step <= claimed.lease_end {
-                return Next::Send(claimed);
+                return Ok(claimed);
             }
             // Its lease could end during the send, and another runner take it.
             let id = claimed.email.id;
@@ -454,7 +454,7 @@ impl EmailDelivery {
     }
 
     /// Sends one email and hands its outcome to the recorder.
-    async fn send_one(&self, run: &Run, claimed: Claimed) {
+    async fn send_one(&self, run: &Run, claimed: Box<Claimed>) {
         let email = claimed.email;
         let (id, kind, attempts) = (email.id, email.kind.clone(), email.attempts);
         let started = Instant::now();
@@ -651,9 +651,8 @@ struct Claimed {
     lease_end: Instant,
 }
 
-/// What the sending does next.
-enum Next {
-    Send(Claimed),
+/// Why no email is started now.
+enum Hold {
     /// Until emails are claimed or outcomes written.
     Wait,
     /// No more sends in this run.
