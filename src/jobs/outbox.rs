@@ -410,7 +410,7 @@ impl EmailDelivery {
     }
 
     /// The next claimed email to send now, if any may be started.
-    fn next_to_send(&self, run: &Run, stop: &Stop) -> std::result::Result<Box<Claimed>, Hold> {
+    fn next_to_send(&self, run: &Run, stop: &Stop) -> std::result::Result<Claimed, Hold> {
         let step = self.config.send_timeout;
         loop {
             let (next, low) = run.update(|s| {
@@ -423,7 +423,7 @@ impl EmailDelivery {
                     match s.queue.pop_front() {
                         Some(claimed) => {
                             s.in_flight += 1;
-                            Ok(Box::new(claimed))
+                            Ok(claimed)
                         }
                         None if s.claiming_done => Err(Hold::Stop),
                         None => Err(Hold::Wait),
@@ -454,7 +454,7 @@ impl EmailDelivery {
     }
 
     /// Sends one email and hands its outcome to the recorder.
-    async fn send_one(&self, run: &Run, claimed: Box<Claimed>) {
+    async fn send_one(&self, run: &Run, claimed: Claimed) {
         let email = claimed.email;
         let (id, kind, attempts) = (email.id, email.kind.clone(), email.attempts);
         let started = Instant::now();
