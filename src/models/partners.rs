@@ -72,6 +72,29 @@ pub fn find_by_code(conn: &mut PgConnection, code: &str) -> QueryResult<Option<P
         .optional()
 }
 
+/// The partner with this code and its catalog with this id, if the catalog is the
+/// partner's: one statement for the console's pages about a catalog.
+pub fn find_by_code_with_catalog(
+    conn: &mut PgConnection,
+    code: &str,
+    catalog_id: i64,
+) -> QueryResult<Option<(Partner, Option<super::catalogs::Catalog>)>> {
+    use super::schema::catalogs;
+    partners::table
+        .left_join(
+            catalogs::table.on(catalogs::partner_id
+                .eq(partners::id)
+                .and(catalogs::id.eq(catalog_id))),
+        )
+        .filter(partners::code.eq(code))
+        .select((
+            Partner::as_select(),
+            Option::<super::catalogs::Catalog>::as_select(),
+        ))
+        .first(conn)
+        .optional()
+}
+
 /// A partner listed with its organisation's short name.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(check_for_backend(diesel::pg::Pg))]

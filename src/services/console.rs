@@ -35,18 +35,24 @@ pub fn partner_by_code(conn: &mut PgConnection, actor: &Actor, code: &str) -> Re
     Ok(partner)
 }
 
-/// The catalog, if it belongs to this partner and the actor manages it.
-pub fn catalog_of(
+/// The partner named by `code` and, when asked for, its catalog `catalog_id`, read in one
+/// statement. Another partner's catalog is not found, as is a partner the actor does not
+/// manage.
+pub fn partner_and_catalog(
     conn: &mut PgConnection,
     actor: &Actor,
-    partner: &Partner,
-    catalog_id: i64,
-) -> Result<Catalog> {
-    let catalog = super::catalogs::find(conn, actor, catalog_id)?;
-    if catalog.partner_id != partner.id {
-        return Err(Error::NotFound("catalog"));
-    }
-    Ok(catalog)
+    code: &str,
+    catalog_id: Option<i64>,
+) -> Result<(Partner, Option<Catalog>)> {
+    let Some(catalog_id) = catalog_id else {
+        return Ok((partner_by_code(conn, actor, code)?, None));
+    };
+    let (partner, catalog) = partners::find_by_code_with_catalog(conn, code, catalog_id)?
+        .ok_or(Error::NotFound("partner"))?;
+    require_partner_access(actor, partner.id, "partner")?;
+    let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
+    require_partner_access(actor, catalog.partner_id, "catalog")?;
+    Ok((partner, Some(catalog)))
 }
 
 pub struct CatalogSummary {

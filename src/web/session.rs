@@ -134,7 +134,12 @@ impl TypedSession {
         self.flash(FlashKind::Error, message);
     }
 
+    /// The queued messages, removed. With none queued the session stays unchanged, so
+    /// that the answer does not send the session cookie again.
     pub fn take_flashes(&self) -> Vec<Flash> {
+        if !self.0.contains_key(FLASHES) {
+            return Vec::new();
+        }
         match self.0.remove_as::<Vec<Flash>>(FLASHES) {
             Some(Ok(flashes)) => flashes,
             _ => Vec::new(),

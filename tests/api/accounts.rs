@@ -213,3 +213,45 @@ async fn a_deactivated_account_is_signed_out_on_its_next_request() {
         .unwrap();
     assert_eq!(app.get("/staff").await.status, StatusCode::SEE_OTHER);
 }
+
+/// Whether an answer sends the session cookie again.
+async fn sets_session_cookie(app: &crate::helpers::TestApp, path: &str) -> (bool, String) {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    let sets = response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .any(|v| {
+            v.to_str()
+                .unwrap_or("")
+                .starts_with("partner_catalog_session=")
+        });
+    (sets, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn reading_a_page_leaves_the_session_cookie_alone_unless_a_message_was_shown() {
+    let app = spawn_app().await;
+    app.signed_in_staff().await;
+    let _ = app.get("/account").await;
+    for path in ["/account", "/staff", "/account"] {
+        let (sets, _) = sets_session_cookie(&app, path).await;
+        assert!(
+            !sets,
+            "{path}: nothing changed, yet the cookie was sent again"
+        );
+    }
+
+    app.post("/account", &[("full_name", "Ada Lovelace")])
+        .await
+        .assert_redirect_to("/account");
+    let (sets, body) = sets_session_cookie(&app, "/account").await;
+    assert!(
+        body.contains("Your name was saved."),
+        "the message is shown once"
+    );
+    assert!(sets, "showing the message removes it from the session");
+    let (sets, body) = sets_session_cookie(&app, "/account").await;
+    assert!(!body.contains("Your name was saved."), "and only once");
+    assert!(!sets);
+}

@@ -37,12 +37,7 @@ pub(crate) fn scope_in(
     code: &str,
     catalog_id: Option<i64>,
 ) -> Result<(Partner, Option<Catalog>)> {
-    let partner = console::partner_by_code(conn, actor, code)?;
-    let catalog = match catalog_id {
-        Some(id) => Some(console::catalog_of(conn, actor, &partner, id)?),
-        None => None,
-    };
-    Ok((partner, catalog))
+    console::partner_and_catalog(conn, actor, code, catalog_id)
 }
 
 /// `scope_in` for a page about one catalog.
