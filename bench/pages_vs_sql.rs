@@ -1,13 +1,15 @@
 //! Each console page against its own SQL: on one catalog with 100,000 invitations and
 //! 20,000 learners, every page is requested by 8 concurrent clients, then the exact
 //! statements that page sent (captured from the PostgreSQL log, with their parameters)
-//! are run bare by `pgbench` at the same concurrency. The ratio of the two rates says how
+//! are run bare by `pgbench` at the same concurrency, with the same values bound to the
+//! same parameters (so both sides run the same cached plans). The ratio of the two rates says how
 //! close a page comes to the cost of its SQL.
 //!
 //! Run with `cargo bench --bench pages_vs_sql` on the machine that runs PostgreSQL: it
 //! reads the server's log (`PG_LOG`, by default Debian's
 //! `/var/log/postgresql/postgresql-15-main.log`) and needs `pgbench` on the PATH.
-//! `BENCH_CLIENTS` (8) and `BENCH_SECONDS` (8, per page and side) tune the run;
+//! Page and SQL take turns, `BENCH_ROUNDS` times (3) for `BENCH_SECONDS` each (5), and
+//! the medians are reported. `BENCH_CLIENTS` (8) sets the concurrency;
 //! `BENCH_PAGES=invitations` measures only the pages whose label holds that text.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -31,8 +33,47 @@ fn main() {
     common::block_on(run());
 }
 
-/// One statement as the server received it, its parameters written in as literals.
-fn statements_in_log(log: &str, database: &str) -> Vec<String> {
+/// One statement as the server received it: its text, with `$1`, `$2`… where it has
+/// parameters, and the values bound to them (as the log writes them: quoted literals or
+/// `NULL`).
+struct Statement {
+    sql: String,
+    parameters: Vec<String>,
+}
+
+impl Statement {
+    /// The statement with its parameters written in, for reading.
+    fn with_literals(&self) -> String {
+        let mut sql = self.sql.clone();
+        // Highest numbers first, so that $1 does not eat into $10.
+        for (n, value) in self.parameters.iter().enumerate().rev() {
+            sql = sql.replace(&format!("${}", n + 1), value);
+        }
+        sql
+    }
+
+    /// The statement for a pgbench script, its parameters as pgbench variables named
+    /// `s{index}_{n}`, which `-M prepared` sends as bound parameters, as the server does
+    /// (NULL has no variable form and is written in); and the `-D` definitions.
+    fn for_pgbench(&self, index: usize) -> (String, Vec<String>) {
+        let mut sql = self.sql.clone();
+        let mut definitions = Vec::new();
+        for (n, value) in self.parameters.iter().enumerate().rev() {
+            let placeholder = format!("${}", n + 1);
+            if value == "NULL" {
+                sql = sql.replace(&placeholder, "NULL");
+                continue;
+            }
+            let name = format!("s{index}_{}", n + 1);
+            sql = sql.replace(&placeholder, &format!(":{name}"));
+            let text = value[1..value.len() - 1].replace("''", "'");
+            definitions.push(format!("{name}={text}"));
+        }
+        (sql, definitions)
+    }
+}
+
+fn statements_in_log(log: &str, database: &str) -> Vec<Statement> {
     // Records start with Debian's prefix: `%m [%p] %q%u@%d `.
     let starts_record = |line: &str| {
         line.len() > 24
@@ -50,21 +91,23 @@ fn statements_in_log(log: &str, database: &str) -> Vec<String> {
         }
     }
     let mine = format!("@{database} ");
-    let mut statements: Vec<String> = Vec::new();
+    let mut statements: Vec<Statement> = Vec::new();
     for record in records.iter().filter(|r| r.contains(&mine)) {
         if let Some(at) = record.find("LOG:  execute ") {
             let rest = &record[at + "LOG:  execute ".len()..];
             let sql = &rest[rest.find(": ").unwrap() + 2..];
-            statements.push(sql.to_string());
+            statements.push(Statement {
+                sql: sql.to_string(),
+                parameters: Vec::new(),
+            });
         } else if let Some(at) = record.find("LOG:  statement: ") {
-            statements.push(record[at + "LOG:  statement: ".len()..].to_string());
+            statements.push(Statement {
+                sql: record[at + "LOG:  statement: ".len()..].to_string(),
+                parameters: Vec::new(),
+            });
         } else if let Some(at) = record.find("DETAIL:  parameters: ") {
-            let parameters = parse_parameters(&record[at + "DETAIL:  parameters: ".len()..]);
             if let Some(last) = statements.last_mut() {
-                // Highest numbers first, so that $1 does not eat into $10.
-                for (n, value) in parameters.iter().enumerate().rev() {
-                    *last = last.replace(&format!("${}", n + 1), value);
-                }
+                last.parameters = parse_parameters(&record[at + "DETAIL:  parameters: ".len()..]);
             }
         }
     }
@@ -167,6 +210,15 @@ fn load_page(
     )
 }
 
+/// One turn of a page and its SQL.
+struct Round {
+    page_rate: f64,
+    page_p95: Duration,
+    server_cpu_us: u64,
+    sql_rate: f64,
+    sql_p95: Duration,
+}
+
 /// CPU time this process (the server; the benchmark itself waits meanwhile) has used, in
 /// microseconds.
 fn process_cpu_us() -> u64 {
@@ -185,13 +237,13 @@ fn process_cpu_us() -> u64 {
     ticks * 10_000
 }
 
-/// Runs the statements as one pgbench transaction script, over connections set up as the
-/// server's are (no TLS, the same lock and statement timeouts); answers transactions/s
-/// and p95.
+/// Runs the statements as one pgbench transaction script, with the same parameters
+/// bound, over connections set up as the server's are (no TLS, the same lock and
+/// statement timeouts); answers transactions/s and p95.
 fn pgbench(
     database: &str,
     settings: &Settings,
-    statements: &[String],
+    statements: &[Statement],
     clients: usize,
     seconds: u64,
 ) -> (f64, Duration) {
@@ -199,10 +251,14 @@ fn pgbench(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let script = dir.join("page.sql");
-    let body: String = statements
-        .iter()
-        .map(|s| format!("{};\n", s.trim_end_matches(';')))
-        .collect();
+    let mut body = String::new();
+    let mut definitions = Vec::new();
+    for (index, statement) in statements.iter().enumerate() {
+        let (sql, defined) = statement.for_pgbench(index);
+        // pgbench reads one statement per line unless it ends with `;`.
+        body.push_str(&format!("{};\n", sql.trim_end_matches(';')));
+        definitions.extend(defined);
+    }
     std::fs::write(&script, body).unwrap();
     let admin = url::Url::parse(&common::admin_url()).unwrap();
     let output = Command::new("pgbench")
@@ -216,6 +272,7 @@ fn pgbench(
             ),
         )
         .args(["-n", "-M", "prepared", "-l", "--log-prefix", "tx"])
+        .args(definitions.iter().flat_map(|d| ["-D", d.as_str()]))
         .args([
             "-c",
             &clients.to_string(),
@@ -310,7 +367,12 @@ async fn run() {
     let seconds: u64 = std::env::var("BENCH_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(5);
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3);
     let (name, url) = common::fresh_database("pages_sql");
     let started = Instant::now();
     common::seed_big_catalog(&url, INVITATIONS, LEARNERS);
@@ -420,11 +482,13 @@ async fn run() {
             .await;
 
     println!(
-        "\n{clients} concurrent clients, {seconds} s per page and per side; \
-         SQL: pgbench -M prepared with the page's statements as one transaction\n"
+        "\n{clients} concurrent clients, {rounds} rounds of {seconds} s per page and per side; \
+         SQL: pgbench -M prepared with the page's statements as one transaction. \
+         Rates and the ratio: medians of the rounds (the ratio's lowest and highest in \
+         brackets); p95: the highest round's\n"
     );
     println!(
-        "| page | statements | page req/s | page p95 ms | server CPU µs/page | SQL tx/s | SQL p95 ms | page / SQL |"
+        "| page | statements | page req/s | page p95 ms | server CPU µs/page | SQL tx/s | SQL p95 ms | page / SQL (rounds) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut peak_rss = 0;
@@ -439,27 +503,67 @@ async fn run() {
             1,
             "{label}: one connection per request"
         );
-        let cpu_before = process_cpu_us();
-        let load = std::thread::spawn({
-            let (url, cookie) = (url.clone(), cookie.clone());
-            move || load_page(&url, &cookie, page_bytes, clients, seconds)
-        });
-        while !load.is_finished() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            peak_rss = peak_rss.max(common::memory_kib("VmRSS:"));
+        // Page and SQL take turns, so that a machine slowing down or speeding up
+        // meanwhile moves both sides alike.
+        let mut rounds_measured = Vec::new();
+        for _ in 0..rounds {
+            let cpu_before = process_cpu_us();
+            let load = std::thread::spawn({
+                let (url, cookie) = (url.clone(), cookie.clone());
+                move || load_page(&url, &cookie, page_bytes, clients, seconds)
+            });
+            while !load.is_finished() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                peak_rss = peak_rss.max(common::memory_kib("VmRSS:"));
+            }
+            let (requests, page_rate, page_p95) = load.join().unwrap();
+            let server_cpu_us = (process_cpu_us() - cpu_before) / requests.max(1);
+            if std::env::var("BENCH_SHOW_PLANS").is_ok_and(|v| v == "1") {
+                show_plans(&db).await;
+            }
+            let (sql_rate, sql_p95) = pgbench(&name, &settings, statements, clients, seconds);
+            if std::env::var("BENCH_SHOW_ROUNDS").is_ok_and(|v| v == "1") {
+                println!(
+                    "  {label}: page {page_rate:.0}/s p95 {page_p95:.1?}, SQL {sql_rate:.0}/s p95 {sql_p95:.1?}"
+                );
+            }
+            rounds_measured.push(Round {
+                page_rate,
+                page_p95,
+                server_cpu_us,
+                sql_rate,
+                sql_p95,
+            });
         }
-        let (requests, page_rate, page_p95) = load.join().unwrap();
-        let server_cpu_us = (process_cpu_us() - cpu_before) / requests.max(1);
-        if std::env::var("BENCH_SHOW_PLANS").is_ok_and(|v| v == "1") {
-            show_plans(&db).await;
-        }
-        let (sql_rate, sql_p95) = pgbench(&name, &settings, statements, clients, seconds);
+        let median = |value: fn(&Round) -> f64| {
+            let mut values: Vec<f64> = rounds_measured.iter().map(value).collect();
+            values.sort_by(f64::total_cmp);
+            values[values.len() / 2]
+        };
+        let highest = |value: fn(&Round) -> Duration| {
+            rounds_measured
+                .iter()
+                .map(value)
+                .max()
+                .unwrap()
+                .as_secs_f64()
+                * 1000.0
+        };
+        let ratios: Vec<f64> = rounds_measured
+            .iter()
+            .map(|r| 100.0 * r.page_rate / r.sql_rate)
+            .collect();
+        let lowest_ratio = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let highest_ratio = ratios.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {label} | {} | {page_rate:.0} | {:.1} | {server_cpu_us} | {sql_rate:.0} | {:.1} | {:.0} % |",
+            "| {label} | {} | {:.0} | {:.1} | {:.0} | {:.0} | {:.1} | {:.0} % ({lowest_ratio:.0}–{highest_ratio:.0}) |",
             statements.len(),
-            page_p95.as_secs_f64() * 1000.0,
-            sql_p95.as_secs_f64() * 1000.0,
-            100.0 * page_rate / sql_rate
+            median(|r| r.page_rate),
+            highest(|r| r.page_p95),
+            median(|r| r.server_cpu_us as f64),
+            median(|r| r.sql_rate),
+            highest(|r| r.sql_p95),
+            median(|r| 100.0 * r.page_rate / r.sql_rate),
         );
     }
     println!(
@@ -471,7 +575,7 @@ async fn run() {
         for ((label, _), statements) in pages.iter().zip(&captured) {
             println!("\n-- {label}");
             for statement in statements {
-                println!("{statement};");
+                println!("{};", statement.with_literals());
             }
         }
     }
