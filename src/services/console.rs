@@ -50,8 +50,8 @@ pub fn partner_and_catalog(
     let (partner, catalog) = partners::find_by_code_with_catalog(conn, code, catalog_id)?
         .ok_or(Error::NotFound("partner"))?;
     require_partner_access(actor, partner.id, "partner")?;
+    // The join only finds the partner's own catalog.
     let catalog = catalog.ok_or(Error::NotFound("catalog"))?;
-    require_partner_access(actor, catalog.partner_id, "catalog")?;
     Ok((partner, Some(catalog)))
 }
 
