@@ -142,6 +142,13 @@ pub fn list_for_catalog(
     page: super::PageRequest,
 ) -> QueryResult<super::Paginated<LearnerRow>> {
     use super::schema::users;
+    let searching = !search.trim().is_empty();
+    let pattern = super::contains_pattern(search);
+    let person_matches = || {
+        users::email
+            .ilike(pattern.clone())
+            .or(users::full_name.ilike(pattern.clone()))
+    };
     let query = || {
         let mut query = catalog_learners::table
             .inner_join(users::table)
@@ -151,17 +158,30 @@ pub fn list_for_catalog(
         if let Some(active) = active {
             query = query.filter(catalog_learners::is_active.eq(active));
         }
-        if !search.trim().is_empty() {
-            let pattern = super::contains_pattern(search);
-            query = query.filter(
-                users::email
-                    .ilike(pattern.clone())
-                    .or(users::full_name.ilike(pattern)),
-            );
+        if searching {
+            query = query.filter(person_matches());
         }
         query
     };
-    super::keyset_page(conn, query, &LIST_ORDER, page.searching(search))
+    // Counted from the catalog's learners alone (every one has its person), the people
+    // a search matches taken as a set.
+    let count = || {
+        let mut count = catalog_learners::table
+            .filter(catalog_learners::catalog_id.eq(catalog_id))
+            .select(catalog_learners::id)
+            .into_boxed();
+        if let Some(active) = active {
+            count = count.filter(catalog_learners::is_active.eq(active));
+        }
+        if searching {
+            count = count.filter(
+                catalog_learners::user_id
+                    .eq_any(users::table.filter(person_matches()).select(users::id)),
+            );
+        }
+        count
+    };
+    super::keyset_page_counted_by(conn, query, count, &LIST_ORDER, page.searching(search))
 }
 
 /// Latest joined first.

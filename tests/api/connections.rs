@@ -207,6 +207,86 @@ async fn the_licence_list_counts_without_its_joins_what_the_joined_list_holds() 
     }
 }
 
+#[tokio::test]
+async fn the_learner_list_counts_without_its_join_what_the_joined_list_holds() {
+    use partner_catalog::models::{PageRequest, learners};
+    let app = spawn_app().await;
+    let catalog = setup(&app, None).await.catalog_id;
+    // 12 learners, every third inactive; names and addresses that searches tell apart,
+    // and a person of another catalog's who matches every search.
+    app.db
+        .transaction(move |conn| {
+            diesel::sql_query(
+                "WITH people AS (
+                     INSERT INTO users (email, full_name, password_hash)
+                     SELECT 'member' || n || '@example.org',
+                            CASE WHEN n % 2 = 0 THEN 'Even Member ' ELSE 'Odd Member ' END || n, 'x'
+                     FROM generate_series(1, 12) n RETURNING id, email),
+                 invited AS (
+                     INSERT INTO invitations (catalog_id, email, user_id, token_hash, channel,
+                                              expires_at, accepted_at)
+                     SELECT $1, email, id, sha256(email::bytea), 'manual',
+                            now() + interval '30 days', now()
+                     FROM people RETURNING id, user_id)
+                 INSERT INTO catalog_learners (catalog_id, user_id, invitation_id, is_active)
+                 SELECT $1, user_id, id, user_id % 3 <> 0 FROM invited",
+            )
+            .bind::<diesel::sql_types::BigInt, _>(catalog)
+            .execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO users (email, full_name, password_hash)
+                 VALUES ('outsider@example.org', 'Even Odd Member', 'x')",
+            )
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+    for (active, search) in [
+        (None, ""),
+        (Some(true), ""),
+        (Some(false), ""),
+        (None, "member"),
+        (None, "EVEN"),
+        (Some(true), "odd member"),
+        (Some(false), "@example.org"),
+        (None, "member1"),
+    ] {
+        let (counted, joined) = app
+            .db
+            .run(move |conn| {
+                // Two to a page, so that the list is counted rather than read whole.
+                let page = learners::list_for_catalog(
+                    conn,
+                    catalog,
+                    active,
+                    search,
+                    PageRequest::new(None, Some(2)),
+                )?;
+                let joined: i64 = diesel::sql_query(
+                    "SELECT COUNT(*) AS n FROM catalog_learners l
+                     JOIN users u ON u.id = l.user_id
+                     WHERE l.catalog_id = $1 AND ($2::bool IS NULL OR l.is_active = $2)
+                       AND ($3 = '' OR u.email ILIKE '%' || $3 || '%'
+                            OR u.full_name ILIKE '%' || $3 || '%')",
+                )
+                .bind::<diesel::sql_types::BigInt, _>(catalog)
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::Bool>, _>(active)
+                .bind::<Text, _>(search)
+                .get_result::<Count>(conn)?
+                .n;
+                Ok((page.total, joined))
+            })
+            .await
+            .unwrap();
+        assert!(
+            joined > 2,
+            "{active:?} {search:?}: a list longer than a page"
+        );
+        assert_eq!(counted, joined, "{active:?} {search:?}");
+    }
+}
+
 #[derive(QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
