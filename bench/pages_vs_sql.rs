@@ -171,7 +171,8 @@ fn load_page(
     let output = Command::new("wrk")
         .args([
             "-t",
-            "2",
+            // wrk needs a connection per thread.
+            &clients.min(2).to_string(),
             "-c",
             &clients.to_string(),
             "-d",
@@ -277,7 +278,7 @@ fn pgbench(
             "-c",
             &clients.to_string(),
             "-j",
-            "2",
+            &clients.min(2).to_string(),
             "-T",
             &seconds.to_string(),
         ])
