@@ -138,7 +138,7 @@ async fn a_connection_closed_under_the_pool_is_replaced_and_the_page_still_answe
 
 #[tokio::test]
 async fn the_licence_list_counts_without_its_joins_what_the_joined_list_holds() {
-    use partner_catalog::models::{PageRequest, enrollments};
+    use partner_catalog::models::enrollments;
     let app = spawn_app().await;
     let s = setup(&app, None).await;
     let (catalog, paid, open) = (s.catalog_id, s.paid_course, s.open_course);
@@ -171,18 +171,14 @@ async fn the_licence_list_counts_without_its_joins_what_the_joined_list_holds() 
         (None, Some(false)),
         (Some(paid), Some(false)),
     ] {
-        let (counted, joined) = app
-            .db
-            .run(move |conn| {
-                // Two to a page, so that the list is counted rather than read whole.
-                let page = enrollments::list_owned_by_catalog(
-                    conn,
-                    catalog,
-                    course,
-                    active,
-                    PageRequest::new(None, Some(2)),
-                )?;
-                let joined: i64 = diesel::sql_query(
+        assert_counted_as_recounted(
+            &app,
+            format!("{course:?} {active:?}"),
+            move |conn, page| {
+                enrollments::list_owned_by_catalog(conn, catalog, course, active, page)
+            },
+            move |conn| {
+                diesel::sql_query(
                     "SELECT COUNT(*) AS n FROM licences l
                      JOIN users u ON u.id = l.user_id
                      JOIN courses k ON k.id = l.course_id
@@ -193,23 +189,17 @@ async fn the_licence_list_counts_without_its_joins_what_the_joined_list_holds() 
                 .bind::<diesel::sql_types::BigInt, _>(catalog)
                 .bind::<diesel::sql_types::Nullable<diesel::sql_types::BigInt>, _>(course)
                 .bind::<diesel::sql_types::Nullable<diesel::sql_types::Bool>, _>(active)
-                .get_result::<Count>(conn)?
-                .n;
-                Ok((page.total, joined))
-            })
-            .await
-            .unwrap();
-        assert!(
-            joined > 2,
-            "{course:?} {active:?}: a list longer than a page"
-        );
-        assert_eq!(counted, joined, "{course:?} {active:?}");
+                .get_result::<Count>(conn)
+                .map(|c| c.n)
+            },
+        )
+        .await;
     }
 }
 
 #[tokio::test]
 async fn the_learner_list_counts_without_its_join_what_the_joined_list_holds() {
-    use partner_catalog::models::{PageRequest, learners};
+    use partner_catalog::models::learners;
     let app = spawn_app().await;
     let catalog = setup(&app, None).await.catalog_id;
     // 12 learners, every third inactive; names and addresses that searches tell apart,
@@ -252,18 +242,12 @@ async fn the_learner_list_counts_without_its_join_what_the_joined_list_holds() {
         (Some(false), "@example.org"),
         (None, "member1"),
     ] {
-        let (counted, joined) = app
-            .db
-            .run(move |conn| {
-                // Two to a page, so that the list is counted rather than read whole.
-                let page = learners::list_for_catalog(
-                    conn,
-                    catalog,
-                    active,
-                    search,
-                    PageRequest::new(None, Some(2)),
-                )?;
-                let joined: i64 = diesel::sql_query(
+        assert_counted_as_recounted(
+            &app,
+            format!("{active:?} {search:?}"),
+            move |conn, page| learners::list_for_catalog(conn, catalog, active, search, page),
+            move |conn| {
+                diesel::sql_query(
                     "SELECT COUNT(*) AS n FROM catalog_learners l
                      JOIN users u ON u.id = l.user_id
                      WHERE l.catalog_id = $1 AND ($2::bool IS NULL OR l.is_active = $2)
@@ -273,18 +257,45 @@ async fn the_learner_list_counts_without_its_join_what_the_joined_list_holds() {
                 .bind::<diesel::sql_types::BigInt, _>(catalog)
                 .bind::<diesel::sql_types::Nullable<diesel::sql_types::Bool>, _>(active)
                 .bind::<Text, _>(search)
-                .get_result::<Count>(conn)?
-                .n;
-                Ok((page.total, joined))
-            })
-            .await
-            .unwrap();
-        assert!(
-            joined > 2,
-            "{active:?} {search:?}: a list longer than a page"
-        );
-        assert_eq!(counted, joined, "{active:?} {search:?}");
+                .get_result::<Count>(conn)
+                .map(|c| c.n)
+            },
+        )
+        .await;
     }
+}
+
+/// A list's total, read two to a page so that it is counted rather than read whole,
+/// against `recount`, the same rows counted by hand through the list's joins.
+async fn assert_counted_as_recounted<T, L, R>(
+    app: &crate::helpers::TestApp,
+    case: String,
+    list: L,
+    recount: R,
+) where
+    T: Send + 'static,
+    L: FnOnce(
+            &mut PgConnection,
+            partner_catalog::models::PageRequest,
+        ) -> QueryResult<partner_catalog::models::Paginated<T>>
+        + Clone
+        + Send
+        + 'static,
+    R: FnOnce(&mut PgConnection) -> QueryResult<i64> + Clone + Send + 'static,
+{
+    let (counted, recounted) = app
+        .db
+        .run(move |conn| {
+            let page = list(
+                conn,
+                partner_catalog::models::PageRequest::new(None, Some(2)),
+            )?;
+            Ok((page.total, recount(conn)?))
+        })
+        .await
+        .unwrap();
+    assert!(recounted > 2, "{case}: a list longer than a page");
+    assert_eq!(counted, recounted, "{case}");
 }
 
 #[derive(QueryableByName)]
