@@ -262,7 +262,7 @@ pub fn list_for_catalog(
         );
         if !filter.search.trim().is_empty() {
             query = query.filter(
-                invitations::email.ilike(super::contains_pattern(&filter.search.to_lowercase())),
+                invitations::email.like(super::lower_text(super::contains_pattern(&filter.search))),
             );
         }
         query.select(Invitation::as_select())

@@ -146,7 +146,7 @@ pub fn list_for_catalog(
     let pattern = super::contains_pattern(search);
     let person_matches = || {
         users::email
-            .ilike(pattern.clone())
+            .like(super::lower_text(pattern.clone()))
             .or(users::full_name.ilike(pattern.clone()))
     };
     let query = || {

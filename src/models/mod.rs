@@ -545,6 +545,15 @@ impl<T: QueryFragment<Pg>> QueryFragment<Pg> for CountOf<'_, T> {
     }
 }
 
+#[diesel::declare_sql_function]
+extern "SQL" {
+    /// PostgreSQL's `lower(text)`. Addresses are stored in lower case (a check on each
+    /// table), so `address LIKE lower(pattern)` finds what `ILIKE` would, without
+    /// folding every candidate's case again.
+    #[sql_name = "lower"]
+    fn lower_text(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
 /// `ILIKE` pattern for a search box: the text anywhere, wildcards escaped.
 pub fn contains_pattern(search: &str) -> String {
     let escaped = search

@@ -112,7 +112,7 @@ pub fn search(
             let pattern = contains_pattern(search);
             query = query.filter(
                 users::email
-                    .ilike(pattern.clone())
+                    .like(super::lower_text(pattern.clone()))
                     .or(users::full_name.ilike(pattern)),
             );
         }

@@ -718,6 +718,49 @@ async fn add_open_invitations(app: &TestApp, catalog: i64, count: i64) {
         .unwrap();
 }
 
+#[tokio::test]
+async fn searching_addresses_ignores_case_and_takes_wildcards_literally() {
+    let app = spawn_app().await;
+    let f = console_fixture(&app).await;
+    add_open_invitations(&app, f.catalog_b, 120).await;
+    app.sign_in("manager-b@example.org", "manager password b")
+        .await;
+    let base = format!(
+        "/partner/{}/catalogs/{}/invitations",
+        f.partner_b.1, f.catalog_b
+    );
+    let found = |body: &str| {
+        let mut addresses = listed_addresses(body);
+        addresses.sort();
+        addresses
+    };
+    for typed in ["MANY11", "many11", "Many11@Example.ORG"] {
+        let page = app.get(&format!("{base}?q={}", urlencode(typed))).await;
+        assert_eq!(page.status, StatusCode::OK, "{typed}");
+        let mut expected: Vec<String> = (1..=120)
+            .map(|n| format!("many{n}@example.org"))
+            .filter(|address| address.contains(&typed.to_lowercase()))
+            .collect();
+        expected.sort();
+        assert!(!expected.is_empty());
+        assert_eq!(found(&page.body), expected, "{typed}");
+    }
+    // `%` and `_` are letters in a search, not wildcards.
+    for typed in ["many%1", "many_1", "%", "_"] {
+        let page = app.get(&format!("{base}?q={}", urlencode(typed))).await;
+        assert_eq!(page.status, StatusCode::OK, "{typed}");
+        assert!(
+            found(&page.body).is_empty(),
+            "{typed}: {:?}",
+            found(&page.body)
+        );
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// The address of the pager link with this `rel` (or `aria-label`), as a browser reads it.
 fn pager_link(body: &str, marker: &str) -> Option<String> {
     let at = body.find(marker)?;
