@@ -554,7 +554,7 @@ extern "SQL" {
     fn lower_text(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
 }
 
-/// `ILIKE` pattern for a search box: the text anywhere, wildcards escaped.
+/// `LIKE`/`ILIKE` pattern for a search box: the text anywhere, wildcards escaped.
 pub fn contains_pattern(search: &str) -> String {
     let escaped = search
         .trim()

@@ -241,6 +241,7 @@ async fn the_learner_list_counts_without_its_join_what_the_joined_list_holds() {
         (Some(true), "odd member"),
         (Some(false), "@example.org"),
         (None, "member1"),
+        (None, "MEMBER1"),
     ] {
         assert_counted_as_recounted(
             &app,

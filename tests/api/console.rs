@@ -718,17 +718,23 @@ async fn add_open_invitations(app: &TestApp, catalog: i64, count: i64) {
         .unwrap();
 }
 
+/// Manager B signed in, `count` open invitations added to catalog B; answers the path of
+/// that catalog's invitation list.
+async fn manager_b_at_invitations(app: &TestApp, count: i64) -> String {
+    let f = console_fixture(app).await;
+    add_open_invitations(app, f.catalog_b, count).await;
+    app.sign_in("manager-b@example.org", "manager password b")
+        .await;
+    format!(
+        "/partner/{}/catalogs/{}/invitations",
+        f.partner_b.1, f.catalog_b
+    )
+}
+
 #[tokio::test]
 async fn searching_addresses_ignores_case_and_takes_wildcards_literally() {
     let app = spawn_app().await;
-    let f = console_fixture(&app).await;
-    add_open_invitations(&app, f.catalog_b, 120).await;
-    app.sign_in("manager-b@example.org", "manager password b")
-        .await;
-    let base = format!(
-        "/partner/{}/catalogs/{}/invitations",
-        f.partner_b.1, f.catalog_b
-    );
+    let base = manager_b_at_invitations(&app, 120).await;
     let found = |body: &str| {
         let mut addresses = listed_addresses(body);
         addresses.sort();
@@ -795,14 +801,7 @@ fn listed_addresses(body: &str) -> Vec<String> {
 #[tokio::test]
 async fn long_lists_count_up_to_a_cap_and_page_by_key_to_either_end() {
     let app = spawn_app().await;
-    let f = console_fixture(&app).await;
-    add_open_invitations(&app, f.catalog_b, 1_100).await;
-    app.sign_in("manager-b@example.org", "manager password b")
-        .await;
-    let base = format!(
-        "/partner/{}/catalogs/{}/invitations",
-        f.partner_b.1, f.catalog_b
-    );
+    let base = manager_b_at_invitations(&app, 1_100).await;
     let first = app.get(&base).await;
     first.assert_contains("Page 1 · more than 1000 in all");
     assert!(pager_link(&first.body, "rel=\"prev\"").is_none());

@@ -375,6 +375,9 @@ async fn staff_can_make_staff_and_deactivate_but_not_themselves() {
         .await;
     let search = app.get("/staff/users?q=other@").await;
     search.assert_contains("other@example.org");
+    app.get("/staff/users?q=OTHER%40Example")
+        .await
+        .assert_contains("other@example.org");
     assert!(!search.body.contains(&format!("/staff/users/{}\"", me.id)));
 
     let response = app
