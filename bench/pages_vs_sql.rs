@@ -10,7 +10,8 @@
 //! `/var/log/postgresql/postgresql-15-main.log`) and needs `pgbench` on the PATH.
 //! Page and SQL take turns, `BENCH_ROUNDS` times (3) for `BENCH_SECONDS` each (5), and
 //! the medians are reported. `BENCH_CLIENTS` (8) sets the concurrency;
-//! `BENCH_PAGES=invitations` measures only the pages whose label holds that text.
+//! `BENCH_PAGES=invitations` measures only the pages whose label holds that text;
+//! `BENCH_SHOW_SQL=1` prints each page's statements, `BENCH_KEEP_DB=1` keeps the database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -580,5 +581,9 @@ async fn run() {
             }
         }
     }
-    common::drop_database(&name);
+    if std::env::var("BENCH_KEEP_DB").is_ok_and(|v| v == "1") {
+        println!("\nkept the database {name} (BENCH_KEEP_DB)");
+    } else {
+        common::drop_database(&name);
+    }
 }

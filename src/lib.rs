@@ -15,3 +15,6 @@ pub mod services;
 pub mod startup;
 pub mod telemetry;
 pub mod web;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
