@@ -12,6 +12,13 @@
 //! the medians are reported. `BENCH_CLIENTS` (8) sets the concurrency;
 //! `BENCH_PAGES=invitations` measures only the pages whose label holds that text;
 //! `BENCH_SHOW_SQL=1` prints each page's statements, `BENCH_KEEP_DB=1` keeps the database.
+//!
+//! With the kernel's autogroup scheduling on (`kernel.sched_autogroup_enabled`, Debian's
+//! default), PostgreSQL — started in a session of its own — and this process with its
+//! load generators get equal shares of a busy CPU: while a page is measured, server and
+//! wrk hold PostgreSQL to half the machine, while pgbench leaves it nearly all. Figures
+//! comparable between the two sides need `sysctl kernel.sched_autogroup_enabled=0`; the
+//! benchmark says which way it ran.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -474,7 +481,10 @@ async fn run() {
 
     // Measure: a server whose connections log nothing.
     let mut settings = Settings::for_database(&url, std::env::temp_dir().join(&name));
-    settings.database_pool_size = 16;
+    settings.database_pool_size = std::env::var("BENCH_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
     let db = Db::connect(&settings).unwrap();
     let app = Application::build(settings.clone(), db.clone()).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -483,6 +493,14 @@ async fn run() {
         common::signed_in_with_cookie(&base, "bench-manager@example.org", "bench manager password")
             .await;
 
+    let autogroup = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+        .is_ok_and(|v| v.trim() == "1");
+    if autogroup {
+        println!(
+            "\nnote: autogroup scheduling is on: PostgreSQL gets half the CPU while pages are \
+             measured and nearly all of it under pgbench (see this file's header)"
+        );
+    }
     println!(
         "\n{clients} concurrent clients, {rounds} rounds of {seconds} s per page and per side; \
          SQL: pgbench -M prepared with the page's statements as one transaction. \
