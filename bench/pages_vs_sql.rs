@@ -11,7 +11,8 @@
 //! Page and SQL take turns, `BENCH_ROUNDS` times (3) for `BENCH_SECONDS` each (5), and
 //! the medians are reported. `BENCH_CLIENTS` (8) sets the concurrency;
 //! `BENCH_PAGES=invitations` measures only the pages whose label holds that text;
-//! `BENCH_SHOW_SQL=1` prints each page's statements, `BENCH_KEEP_DB=1` keeps the database.
+//! `BENCH_SHOW_SQL=1` prints each page's statements, `BENCH_KEEP_DB=1` keeps the database,
+//! `BENCH_POOL` (16) sets the measured server's pool size.
 //!
 //! With the kernel's autogroup scheduling on (`kernel.sched_autogroup_enabled`, Debian's
 //! default), PostgreSQL — started in a session of its own — and this process with its
