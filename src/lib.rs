@@ -16,5 +16,7 @@ pub mod startup;
 pub mod telemetry;
 pub mod web;
 
+// Set here rather than in the binary, so that tests and benchmarks, which run the
+// application in their own process, allocate as the server does.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
