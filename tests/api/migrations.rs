@@ -29,6 +29,54 @@ fn every_migration_reverts_cleanly_and_applies_again() {
     assert_eq!(table_count(&mut conn), tables);
 }
 
+/// Tables whose rows are never deleted (people are deactivated; invitations, courses and
+/// tokens end with a timestamp): a reference to them needs no index for deletes to stay
+/// cheap.
+const NEVER_DELETED: [&str; 4] = ["users", "invitations", "courses", "api_tokens"];
+
+#[derive(QueryableByName, Debug)]
+struct Reference {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    column_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    referenced_table: String,
+}
+
+#[test]
+fn every_reference_to_rows_that_get_deleted_is_indexed() {
+    let name = empty_database();
+    let mut conn = PgConnection::establish(&database_url(&name)).unwrap();
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
+    // Foreign keys whose first column leads no index: deleting a referenced row then
+    // scans the whole referencing table.
+    let unindexed: Vec<Reference> = diesel::sql_query(
+        "SELECT c.conrelid::regclass::text AS table_name, a.attname::text AS column_name, \
+                c.confrelid::regclass::text AS referenced_table \
+         FROM pg_constraint c \
+         JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] \
+         WHERE c.contype = 'f' AND NOT EXISTS ( \
+             SELECT 1 FROM pg_index i \
+             WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1]) \
+         ORDER BY 1, 2",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let costly: Vec<&Reference> = unindexed
+        .iter()
+        .filter(|r| !NEVER_DELETED.contains(&r.referenced_table.as_str()))
+        .collect();
+    assert!(
+        costly.is_empty(),
+        "references without an index to rows that may be deleted: {costly:?}"
+    );
+    assert!(
+        !unindexed.is_empty(),
+        "the query finds the unindexed references to users and invitations"
+    );
+}
+
 #[test]
 fn every_entity_has_its_table() {
     let name = empty_database();

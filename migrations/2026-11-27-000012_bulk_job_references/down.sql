@@ -1,0 +1,1 @@
+DROP INDEX pending_enrollments_bulk_job_idx;
