@@ -47,9 +47,7 @@ async fn job_progress_script() -> HttpResponse {
 
 async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, AppError> {
     if req.path().starts_with("/api/") {
-        return Ok(actix_web::ResponseError::error_response(
-            &api::ApiError::Service(crate::error::Error::NotFound("this address")),
-        ));
+        return Ok(api::unrouted(&req));
     }
     Err(AppError::PageNotFound)
 }

@@ -580,6 +580,48 @@ async fn lists_are_paged_by_cursor_and_the_description_covers_every_endpoint() {
     docs.assert_contains("POST /api/v1/catalogs/{slug}/courses/{course_key}/enroll");
 }
 
+#[tokio::test]
+async fn a_method_an_address_does_not_answer_is_refused_naming_those_it_does() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        (Method::PATCH, "/api/v1/catalogs", "GET"),
+        (
+            Method::DELETE,
+            "/api/v1/catalogs/any-slug/invitations",
+            "GET, POST",
+        ),
+        (
+            Method::PUT,
+            "/api/v1/catalogs/any-slug/enrollment",
+            "GET, POST, DELETE",
+        ),
+        (Method::GET, "/api/v1/invitations/7/resend", "POST"),
+        (Method::POST, "/api/v1/openapi.json", "GET"),
+    ] {
+        let response = crate::helpers::plain_client()
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        assert_eq!(response.headers()["allow"], allow, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{method} {path}");
+        assert!(body["detail"].as_str().unwrap().contains(allow), "{body}");
+    }
+    // No such address with any method.
+    let (status, body) = call(&app, None, Method::POST, "/api/v1/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"], "not_found");
+    // The methods an address answers still want a caller.
+    let (status, _) = call(&app, None, Method::GET, "/api/v1/catalogs").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
 async fn send_json(
     app: &TestApp,
     token: &str,

@@ -1,8 +1,8 @@
 //! A schema-based fuzz run of the JSON API: Schemathesis (from PyPI) reads
 //! `GET /api/v1/openapi.json`, generates requests for every operation (valid and invalid
 //! ones), sends them to the app on 127.0.0.1 and checks each answer: no 5xx, a status
-//! code and a content type the description lists, and a body that matches the schema it
-//! gives for it.
+//! code and a content type the description lists, a body that matches the schema it
+//! gives for it, and 405 with `Allow` for a method an address does not answer.
 //!
 //! It runs twice on the demo data, with a staff token and then with a manager's, with a
 //! fixed seed, one worker and a bounded number of examples per operation, so that a run
@@ -34,7 +34,7 @@ const SEED: &str = "20250101";
 const MAX_EXAMPLES: &str = "50";
 /// A run that takes longer than this is stopped and fails.
 const RUN_WITHIN: Duration = Duration::from_secs(300);
-const CHECKS: &str = "not_a_server_error,status_code_conformance,\
+const CHECKS: &str = "not_a_server_error,status_code_conformance,unsupported_method,\
      content_type_conformance,response_schema_conformance";
 
 /// The `schemathesis` command on PATH, or in the virtualenv `.ci/run` makes.

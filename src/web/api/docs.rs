@@ -1,6 +1,10 @@
 //! The API's OpenAPI description, generated from the handlers and their types, and a
 //! page that renders it for people.
 
+use std::sync::LazyLock;
+
+use actix_web::dev::ResourceDef;
+use actix_web::http::Method;
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
 use utoipa::openapi::path::{Operation, ParameterIn};
@@ -70,6 +74,41 @@ impl Modify for Security {
     )
 )]
 pub struct ApiDoc;
+
+/// Every address of the API with the methods it answers there: the described operations,
+/// and the two pages describing them.
+static ADDRESSES: LazyLock<Vec<(ResourceDef, Vec<Method>)>> = LazyLock::new(|| {
+    let mut addresses: Vec<_> = ApiDoc::openapi()
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods = [
+                (Method::GET, item.get.is_some()),
+                (Method::POST, item.post.is_some()),
+                (Method::PUT, item.put.is_some()),
+                (Method::PATCH, item.patch.is_some()),
+                (Method::DELETE, item.delete.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(method, answered)| answered.then_some(method))
+            .collect();
+            (ResourceDef::new(path), methods)
+        })
+        .collect();
+    addresses.push((ResourceDef::new("/api/v1/openapi.json"), vec![Method::GET]));
+    addresses.push((ResourceDef::new("/api/docs"), vec![Method::GET]));
+    addresses
+});
+
+/// The methods the API answers at `path`; none where it has no such address.
+pub fn methods_at(path: &str) -> Vec<Method> {
+    ADDRESSES
+        .iter()
+        .filter(|(address, _)| address.is_match(path))
+        .flat_map(|(_, methods)| methods.iter().cloned())
+        .collect()
+}
 
 #[get("/api/v1/openapi.json")]
 async fn openapi_json() -> HttpResponse {

@@ -29,6 +29,9 @@ pub enum ApiError {
     CsrfRejected,
     #[error("{0}")]
     TooLarge(String),
+    /// The address exists, with these methods only.
+    #[error("this address does not answer that method")]
+    MethodNotAllowed(Vec<actix_web::http::Method>),
 }
 
 impl From<AppError> for ApiError {
@@ -51,6 +54,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::CsrfRejected => StatusCode::FORBIDDEN,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -72,6 +76,10 @@ impl ResponseError for ApiError {
             }),
             ApiError::InvalidToken(detail) => json!({ "error": "invalid_token", "detail": detail }),
             ApiError::TooLarge(detail) => json!({ "error": "too_many_emails", "detail": detail }),
+            ApiError::MethodNotAllowed(allowed) => json!({
+                "error": "method_not_allowed",
+                "detail": format!("this address answers {} only", allowed_list(allowed)),
+            }),
             ApiError::CsrfRejected => json!({
                 "error": "csrf_failed",
                 "detail": "a signed-in browser's write must carry the session's CSRF token in the X-CSRF-Token header",
@@ -88,6 +96,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::InvalidToken(_) => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
             }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header((header::ALLOW, allowed_list(allowed)));
+            }
             _ => {}
         }
         response
@@ -96,11 +107,32 @@ impl ResponseError for ApiError {
     }
 }
 
+/// Methods as an `Allow` header lists them: `GET, POST`.
+fn allowed_list(methods: &[actix_web::http::Method]) -> String {
+    methods
+        .iter()
+        .map(actix_web::http::Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The answer to a request no API route took: 405 where the address exists with other
+/// methods, else 404.
+pub fn unrouted(req: &actix_web::HttpRequest) -> HttpResponse {
+    let allowed = docs::methods_at(req.path());
+    let error = if allowed.is_empty() || allowed.contains(req.method()) {
+        ApiError::Service(Error::NotFound("this address"))
+    } else {
+        ApiError::MethodNotAllowed(allowed)
+    };
+    error.error_response()
+}
+
 /// Every error answer.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `invalid_input`, `not_found`, `forbidden`, `unauthenticated`,
-    /// `invalid_token`, `csrf_failed`, `conflict`, `not_allowed_to_enroll`,
+    /// `invalid_token`, `csrf_failed`, `method_not_allowed`, `conflict`, `not_allowed_to_enroll`,
     /// `course_limit_reached`, `user_limit_reached`, …
     pub error: String,
     /// What happened, in words.
