@@ -130,6 +130,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
             .session_lifecycle(PersistentSession::default().session_ttl(CookieDuration::days(14)))
             .build();
         App::new()
+            .wrap(from_fn(app_web::head_as_get))
             .wrap(from_fn(app_web::csrf::guard))
             .wrap(from_fn(app_web::error::with_navigation))
             .wrap(sessions)

@@ -70,6 +70,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.default_service(web::to(not_found));
 }
 
+/// Answers `HEAD` as the same address's `GET`: the HTTP layer, knowing the request was a
+/// `HEAD`, sends the headers (the body's length included) and leaves the body out.
+pub async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
+    next.call(req).await
+}
+
 /// Serves each request with at most one database connection, taken by its first unit of
 /// work and handed back once the response is ready.
 pub async fn one_connection_per_request(

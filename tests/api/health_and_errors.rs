@@ -11,6 +11,40 @@ async fn healthz_answers_when_the_database_does() {
 }
 
 #[tokio::test]
+async fn head_answers_as_get_would_without_the_body() {
+    let app = spawn_app().await;
+    let client = crate::helpers::plain_client();
+    for path in ["/healthz", "/static/style.css", "/login"] {
+        let get = client.get(app.url(path)).send().await.unwrap();
+        let get_type = get.headers()["content-type"].clone();
+        let get_length = get.bytes().await.unwrap().len();
+        let head = client.head(app.url(path)).send().await.unwrap();
+        assert_eq!(head.status(), StatusCode::OK, "{path}");
+        assert_eq!(head.headers()["content-type"], get_type, "{path}");
+        assert_eq!(
+            head.headers()["content-length"],
+            get_length.to_string().as_str(),
+            "{path}"
+        );
+        assert!(head.bytes().await.unwrap().is_empty(), "{path}");
+    }
+    // Refusals are the GET's too.
+    let head = client
+        .head(app.url("/api/v1/catalogs"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::UNAUTHORIZED);
+    let head = client
+        .head(app.url("/api/v1/invitations/7/resend"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(head.headers()["allow"], "POST");
+}
+
+#[tokio::test]
 async fn unknown_pages_get_the_not_found_page() {
     let app = spawn_app().await;
     let response = app.get("/no/such/page").await;

@@ -584,19 +584,19 @@ async fn lists_are_paged_by_cursor_and_the_description_covers_every_endpoint() {
 async fn a_method_an_address_does_not_answer_is_refused_naming_those_it_does() {
     let app = spawn_app().await;
     for (method, path, allow) in [
-        (Method::PATCH, "/api/v1/catalogs", "GET"),
+        (Method::PATCH, "/api/v1/catalogs", "GET, HEAD"),
         (
             Method::DELETE,
             "/api/v1/catalogs/any-slug/invitations",
-            "GET, POST",
+            "GET, HEAD, POST",
         ),
         (
             Method::PUT,
             "/api/v1/catalogs/any-slug/enrollment",
-            "GET, POST, DELETE",
+            "GET, HEAD, POST, DELETE",
         ),
         (Method::GET, "/api/v1/invitations/7/resend", "POST"),
-        (Method::POST, "/api/v1/openapi.json", "GET"),
+        (Method::POST, "/api/v1/openapi.json", "GET, HEAD"),
     ] {
         let response = crate::helpers::plain_client()
             .request(method.clone(), app.url(path))

@@ -85,6 +85,8 @@ static ADDRESSES: LazyLock<Vec<(ResourceDef, Vec<Method>)>> = LazyLock::new(|| {
         .map(|(path, item)| {
             let methods = [
                 (Method::GET, item.get.is_some()),
+                // Answered as GET (`web::head_as_get`).
+                (Method::HEAD, item.get.is_some()),
                 (Method::POST, item.post.is_some()),
                 (Method::PUT, item.put.is_some()),
                 (Method::PATCH, item.patch.is_some()),
@@ -96,8 +98,9 @@ static ADDRESSES: LazyLock<Vec<(ResourceDef, Vec<Method>)>> = LazyLock::new(|| {
             (ResourceDef::new(path), methods)
         })
         .collect();
-    addresses.push((ResourceDef::new("/api/v1/openapi.json"), vec![Method::GET]));
-    addresses.push((ResourceDef::new("/api/docs"), vec![Method::GET]));
+    for page in ["/api/v1/openapi.json", "/api/docs"] {
+        addresses.push((ResourceDef::new(page), vec![Method::GET, Method::HEAD]));
+    }
     addresses
 });
 
