@@ -104,13 +104,20 @@ static ADDRESSES: LazyLock<Vec<(ResourceDef, Vec<Method>)>> = LazyLock::new(|| {
     addresses
 });
 
-/// The methods the API answers at `path`; none where it has no such address.
+/// The methods the API answers at `path`, each once; none where it has no such address.
 pub fn methods_at(path: &str) -> Vec<Method> {
-    ADDRESSES
+    let mut answered: Vec<Method> = Vec::new();
+    for (_, methods) in ADDRESSES
         .iter()
         .filter(|(address, _)| address.is_match(path))
-        .flat_map(|(_, methods)| methods.iter().cloned())
-        .collect()
+    {
+        for method in methods {
+            if !answered.contains(method) {
+                answered.push(method.clone());
+            }
+        }
+    }
+    answered
 }
 
 #[get("/api/v1/openapi.json")]

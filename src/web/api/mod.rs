@@ -132,8 +132,8 @@ pub fn unrouted(req: &actix_web::HttpRequest) -> HttpResponse {
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable code: `invalid_input`, `not_found`, `forbidden`, `unauthenticated`,
-    /// `invalid_token`, `csrf_failed`, `method_not_allowed`, `conflict`, `not_allowed_to_enroll`,
-    /// `course_limit_reached`, `user_limit_reached`, …
+    /// `invalid_token`, `csrf_failed`, `method_not_allowed`, `conflict`,
+    /// `not_allowed_to_enroll`, `course_limit_reached`, `user_limit_reached`, …
     pub error: String,
     /// What happened, in words.
     pub detail: String,
